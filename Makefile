@@ -1,0 +1,137 @@
+# nackcast: reliable multicast pre-positioning for CDNs.
+#
+# The two commands a newcomer needs:
+#   make demo   primary sender and receivers on lo distribute a sample channel
+#   make test   unit, fuzz-seed and loopback integration tests (no root needed)
+
+SHELL        := /bin/bash
+GO           ?= go
+TOOLS        := $(CURDIR)/.tools/bin
+BIN          := $(CURDIR)/bin
+SERVICES     := sender backup receiver nackctl
+export PATH  := $(TOOLS):$(PATH)
+
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION            := v1.9.4
+
+FUZZTIME ?= 3s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: tools
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## install pinned code generation tools into .tools/bin
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+.PHONY: generate
+generate: tools ## regenerate Go code from proto/ (buf, local plugins)
+	buf lint
+	buf generate
+
+.PHONY: check-generate
+check-generate: generate ## fail if the committed generated code is stale
+	@git diff --exit-code -- pkg/gen || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/gen)" || { git status --porcelain -- pkg/gen; echo "untracked generated files: run make generate and commit"; exit 1; }
+
+.PHONY: check-breaking
+check-breaking: tools ## buf breaking-change check of proto/ against the main branch
+	@if git rev-parse --verify -q main >/dev/null; then \
+		buf breaking --against '.git#branch=main'; \
+	else echo "no main branch here: nothing to compare against"; fi
+
+.PHONY: lint
+lint: tools ## buf lint, gofmt and go vet
+	buf lint
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+.PHONY: build
+build: ## build the service binaries into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+
+.PHONY: test
+test: build ## unit, fuzz-seed and loopback integration tests (no root)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 300s ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+.PHONY: test-deploy
+test-deploy: ## render and check the Kubernetes manifests (module deploy/k8s)
+	cd deploy/k8s && $(GO) test -count=1 ./...
+
+.PHONY: test-netns
+test-netns: build ## tests across network namespaces (root, iproute2, nftables)
+	NACKCAST_NETNS=1 $(GO) test -count=1 -timeout 600s -run 'Netns' -v ./pkg/netlab ./pkg/e2e
+
+# Every fuzz target, briefly: package:target pairs.
+FUZZ_TARGETS := \
+	./pkg/wire:FuzzParse \
+	./pkg/chunks:FuzzUnmarshalBitmap \
+	./pkg/chunks:FuzzNormalize \
+	./pkg/manifest:FuzzFromProto \
+	./pkg/manifest:FuzzValidatePath \
+	./pkg/sender:FuzzNackRequest
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target for FUZZTIME (default 3s)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/nackcast-fuzz.log 2>&1 || { cat /tmp/nackcast-fuzz.log; exit 1; }; \
+	done
+
+.PHONY: demo
+demo: build ## run the main job on the embedded default and verify every receiver
+	$(GO) run ./scripts/demo -bin $(BIN)
+
+.PHONY: demo-failover
+demo-failover: build ## kill the primary mid-transfer, watch the backup take over and hand back, verify
+	$(GO) run ./scripts/demo -bin $(BIN) -failover -large 256Mi -rate 40M
+
+.PHONY: bench
+bench: build ## loopback distribution benchmark and micro-benchmarks (figures, no thresholds)
+	$(GO) run ./scripts/bench -bin $(BIN)
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler
+
+.PHONY: docs
+docs: ## regenerate the README's configuration tables from the real flags
+	$(GO) run ./scripts/flagdoc
+
+IMAGE ?= nackcast:dev
+
+.PHONY: image
+image: build ## build the container image FROM scratch with the static binaries (offline)
+	docker build -f deploy/docker/Dockerfile -t $(IMAGE) .
+
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILE := deploy/compose/docker-compose.yml
+
+.PHONY: compose-up
+compose-up: image ## start the Compose cloud (primary, backup, three receivers) with a sample channel
+	$(COMPOSE) -f $(COMPOSE_FILE) -p nackcast up -d
+	@echo "watch it: bin/nackctl watch -until-complete 127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103"
+
+.PHONY: compose-down
+compose-down: ## stop the Compose cloud and delete its volumes
+	$(COMPOSE) -f $(COMPOSE_FILE) -p nackcast down -v --remove-orphans
+
+.PHONY: compose-e2e
+compose-e2e: build ## Compose end-to-end drill: distribute, verify, fail over, hand back (needs Docker)
+	timeout --foreground 900 scripts/compose-e2e.sh
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf $(BIN)

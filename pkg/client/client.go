@@ -1,0 +1,108 @@
+// Package client is what a CDN manager needs besides the generated gRPC
+// clients of package nackcastv1 (pkg/gen/nackcast/v1): dialing a service,
+// publishing a file, and following a receiver's progress on a channel.
+//
+//	cc, err := client.Dial("sender.example:7001")
+//	sc := nackcastv1.NewSenderServiceClient(cc)
+//	resp, err := client.PublishFile(ctx, sc, "news", "2026/11/video.mp4", "/srv/video.mp4")
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/rpc"
+)
+
+// Dial returns a connection to a nackcast service at addr (host:port). It
+// is lazy: an unreachable address shows as an Unavailable error on the
+// first call.
+func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return rpc.Dial(addr, opts...)
+}
+
+// PublishFile uploads the file at local into channel as path: it hashes the
+// file, then streams it with its size and SHA-256, which the sender checks
+// before it renames the object into its origin.
+func PublishFile(ctx context.Context, sc pb.SenderServiceClient, channel, path, local string) (*pb.PublishObjectResponse, error) {
+	f, err := os.Open(local)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", local)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return Publish(ctx, sc, &pb.PublishHeader{Channel: channel, Path: path, Size: uint64(st.Size()), Sha256: h.Sum(nil)}, f)
+}
+
+// Publish streams content described by header to the sender.
+func Publish(ctx context.Context, sc pb.SenderServiceClient, header *pb.PublishHeader, content io.Reader) (*pb.PublishObjectResponse, error) {
+	stream, err := sc.PublishObject(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := stream.Send(&pb.PublishObjectRequest{Part: &pb.PublishObjectRequest_Header{Header: header}}); err != nil {
+		_, err = stream.CloseAndRecv()
+		return nil, err
+	}
+	buf := make([]byte, 512<<10)
+	for {
+		n, rerr := content.Read(buf)
+		if n > 0 {
+			if err := stream.Send(&pb.PublishObjectRequest{Part: &pb.PublishObjectRequest_Data{Data: buf[:n]}}); err != nil {
+				break // the sender stopped the upload; CloseAndRecv says why
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, rerr
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// WatchChannel follows a receiver's progress on channel, calling fn with
+// each snapshot of it (every interval) until fn returns false, the stream
+// ends or ctx is done.
+func WatchChannel(ctx context.Context, rc pb.ReceiverServiceClient, channel string, interval time.Duration, fn func(*pb.ReceiverChannelStatus) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := rc.WatchStatus(ctx, &pb.ReceiverServiceWatchStatusRequest{Interval: durationpb.New(interval)})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		for _, ch := range m.GetStatus().GetChannels() {
+			if ch.GetChannel() == channel && !fn(ch) {
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/cloud"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/netlab"
+)
+
+// TestNetnsFailover runs a cloud of real processes on separate hosts
+// (network namespaces on a bridge): a primary, a backup, three receivers
+// and a fourth receiver whose path to the primary's gRPC port silently
+// drops everything.
+//
+//   - The stranded receiver's NACKs time out and reach the backup, which
+//     finds the primary alive and raises a network alert, not a takeover.
+//   - The primary's host then goes silent in the middle of the transfer (no
+//     resets: every packet to and from it is dropped). The receivers' NACKs
+//     time out, the backup's health checks time out, the backup takes over
+//     and every receiver completes with verified files.
+//   - The primary's host comes back: the primary never stopped, so the
+//     backup's periodic check finds it serving and hands back.
+func TestNetnsFailover(t *testing.T) {
+	netlab.Require(t)
+	lab, err := netlab.New(6, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	primaryHost, backupHost, stuckHost := lab.Hosts[0], lab.Hosts[1], lab.Hosts[5]
+
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 30, MaxSmall: 64 << 10, LargeBytes: 48 << 20, Seed: 21}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	const nackTimeout, healthTimeout = 500 * time.Millisecond, 300 * time.Millisecond
+	primaryAddr := primaryHost.Addr + ":7001"
+	backupAddr := backupHost.Addr + ":7002"
+	common := []string{"-origin", origin, "-channels", "c", "-rate", "16M", "-period", "300ms", "-health-timeout", healthTimeout.String(), "-log-level", "info"}
+	backup, err := cl.StartOn(backupHost, "backup", "backup", 7002, append(common, "-primary", primaryAddr, "-check-interval", "500ms", "-primary-grace", "500ms")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, err := cl.StartOn(primaryHost, "sender", "sender", 7001, append(common, "-backup", backupAddr, "-state-dir", filepath.Join(dir, "primary-state"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*cloud.Proc{backup, primary} {
+		if err := p.WaitServing(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stuckHost.BlockTCP(primaryHost.Addr, 7001); err != nil {
+		t.Fatal(err)
+	}
+	var receivers []*cloud.Proc
+	for i, h := range lab.Hosts[2:] {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		if h == stuckHost {
+			name = "stranded"
+		}
+		p, err := cl.StartOn(h, name, "receiver", 7101, "-id", name, "-data", filepath.Join(dir, name), "-channels", "c",
+			"-primary", primaryAddr, "-backup", backupAddr, "-nack-timeout", nackTimeout.String(), "-scan-interval", "500ms", "-log-level", "info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		receivers = append(receivers, p)
+	}
+	for _, p := range receivers {
+		if err := p.WaitServing(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healthy := receivers[:3]
+
+	// Alert, not takeover, for the stranded receiver.
+	waitFor(t, time.Minute, "network alert", func() bool {
+		st, err := backup.SenderStatus(ctx)
+		return err == nil && st.GetAlerts() > 0
+	})
+	st, _ := backup.SenderStatus(ctx)
+	if st.GetState() != pb.SenderState_SENDER_STATE_STANDBY || st.GetTakeovers() != 0 || st.GetRecentAlerts()[0].GetReceiverId() != "stranded" {
+		t.Fatalf("after the stranded receiver's NACKs: state %v, takeovers %d, alerts %v", st.GetState(), st.GetTakeovers(), st.GetRecentAlerts())
+	}
+
+	// The primary's host goes silent mid-transfer.
+	waitFor(t, time.Minute, "a third of the transfer", func() bool {
+		for _, p := range healthy {
+			rs, err := p.ReceiverStatus(ctx)
+			if err != nil || len(rs.GetChannels()) != 1 || rs.GetChannels()[0].GetBytesHave()*3 < rs.GetChannels()[0].GetBytesTotal() {
+				return false
+			}
+		}
+		return true
+	})
+	silenced := time.Now()
+	if err := primaryHost.Isolate(); err != nil {
+		t.Fatal(err)
+	}
+	var sts []*pb.ReceiverStatus
+	waitFor(t, 2*time.Minute, "completion through the backup", func() bool {
+		sts = sts[:0]
+		for _, p := range healthy {
+			rs, err := p.ReceiverStatus(ctx)
+			if err != nil || !rs.GetComplete() {
+				return false
+			}
+			sts = append(sts, rs)
+		}
+		return true
+	})
+	complete := time.Since(silenced)
+	first, ok := firstBackupPacket(sts, silenced)
+	if !ok {
+		t.Fatal("no packet from the backup after the primary went silent")
+	}
+	t.Logf("primary silenced -> first backup packet %v, -> all receivers complete %v (nack-timeout %v, health-timeout %v retried once)",
+		first.Sub(silenced).Round(time.Millisecond), complete.Round(time.Millisecond), nackTimeout, healthTimeout)
+	want, err := cloud.Digests(filepath.Join(origin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range healthy {
+		got, err := cloud.Digests(filepath.Join(dir, p.Name, "c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cloud.Compare(want, got); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+	}
+
+	// The primary's host comes back; the primary never stopped.
+	if err := primaryHost.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "hand-back after the periodic check", func() bool {
+		st, err := backup.SenderStatus(ctx)
+		return err == nil && st.GetState() == pb.SenderState_SENDER_STATE_STANDBY && st.GetTakeovers() == 1
+	})
+	log, _ := os.ReadFile(backup.Log)
+	for _, want := range []string{"network alert", "receiver=stranded", "primary is down: backup taking over", "primary is serving again: backup handing back"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("backup log lacks %q", want)
+		}
+	}
+}

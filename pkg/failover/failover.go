@@ -1,0 +1,268 @@
+// Package failover is the protocol core of the backup sender (the seed's
+// Figure 5) and of the primary's start-up (¶40), with no sockets,
+// goroutines or clock inside. The backup keeps no state synchronised with
+// the primary: receivers' NACKs wake it, and what it multicasts comes from
+// those NACKs.
+//
+// Backup, per NACK (step 500): standing by, it checks whether the primary
+// is alive (505). Alive: the NACK is disregarded (525); a second NACK from
+// the same receiver while the primary is alive raises a network alert
+// (530-535). Dead: the backup takes the sender role under a new epoch and
+// runs Figure 4 on this NACK and the ones that follow (510). While active
+// it keeps checking the primary; when the recovered primary signals (515),
+// or is seen alive and serving, it finishes the jobs in hand, starts no
+// new ones, and returns to standby (520).
+//
+// Primary, at start-up: it signals the backup. A backup that does not
+// answer, or stands by, lets the primary start at once; an active backup
+// is waited for until it reports standby, at most a configured time.
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is the backup's state.
+type State int
+
+// Backup states.
+const (
+	Standby State = iota + 1
+	Active
+	HandingBack
+)
+
+func (s State) String() string {
+	switch s {
+	case Standby:
+		return "standby"
+	case Active:
+		return "active"
+	case HandingBack:
+		return "handing_back"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Config holds the backup's tunables.
+type Config struct {
+	// AlertWindow is how long a disregarded NACK is remembered: a second
+	// NACK from the same receiver within it raises a network alert.
+	AlertWindow time.Duration
+	// MaxTracked bounds the receivers remembered (oldest forgotten first),
+	// so that memory does not grow with the number of receivers.
+	MaxTracked int
+}
+
+// DefaultConfig returns the defaults used by the backup service.
+func DefaultConfig() Config {
+	return Config{AlertWindow: time.Minute, MaxTracked: 10000}
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.AlertWindow <= 0 {
+		errs = append(errs, fmt.Errorf("alert-window %v: must be positive", c.AlertWindow))
+	}
+	if c.MaxTracked < 1 {
+		errs = append(errs, fmt.Errorf("max tracked receivers %d: must be at least 1", c.MaxTracked))
+	}
+	return errors.Join(errs...)
+}
+
+// NackStep is what the backup must do with an incoming NACK.
+type NackStep int
+
+// Steps for a NACK.
+const (
+	// CheckPrimary: standing by, check the primary's liveness and report
+	// the result with PrimaryChecked (step 505).
+	CheckPrimary NackStep = iota + 1
+	// Serve: active, run Figure 4 on the NACK.
+	Serve
+	// HoldOff: handing back; answer WAIT and start nothing.
+	HoldOff
+)
+
+// Outcome is the result of a NACK after the primary's liveness is known.
+type Outcome int
+
+// Outcomes.
+const (
+	// Disregard: the primary is alive (step 525).
+	Disregard Outcome = iota + 1
+	// Alert: the primary is alive and this receiver NACKed the backup
+	// before: raise a network alert (535). The NACK is disregarded too.
+	Alert
+	// TakeOver: the primary is dead; this backup is now active under a new
+	// epoch and serves the NACK (510).
+	TakeOver
+	// ServeNow: the backup became active meanwhile; serve the NACK.
+	ServeNow
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Disregard:
+		return "disregard"
+	case Alert:
+		return "alert"
+	case TakeOver:
+		return "take_over"
+	case ServeNow:
+		return "serve"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Backup is the Fig. 5 engine. It is not safe for concurrent use.
+type Backup struct {
+	cfg   Config
+	state State
+	since time.Time
+	// seen remembers receivers whose NACK was disregarded, with when, in
+	// order of arrival for eviction.
+	seen  map[string]time.Time
+	order []string
+}
+
+// NewBackup returns a backup standing by since now.
+func NewBackup(cfg Config, now time.Time) *Backup {
+	return &Backup{cfg: cfg, state: Standby, since: now, seen: make(map[string]time.Time)}
+}
+
+// State returns the current state and since when.
+func (b *Backup) State() (State, time.Time) { return b.state, b.since }
+
+// Nack says what to do with a NACK that just arrived (step 500).
+func (b *Backup) Nack() NackStep {
+	switch b.state {
+	case Active:
+		return Serve
+	case HandingBack:
+		return HoldOff
+	}
+	return CheckPrimary
+}
+
+// PrimaryChecked applies the result of the liveness check made for a NACK
+// from receiver (steps 505-535).
+func (b *Backup) PrimaryChecked(now time.Time, receiver string, alive bool) Outcome {
+	switch b.state {
+	case Active:
+		return ServeNow
+	case HandingBack:
+		return Disregard
+	}
+	if !alive {
+		b.set(Active, now)
+		clear(b.seen)
+		b.order = b.order[:0]
+		return TakeOver
+	}
+	b.expire(now)
+	if _, again := b.seen[receiver]; again {
+		b.seen[receiver] = now
+		return Alert
+	}
+	b.seen[receiver] = now
+	b.order = append(b.order, receiver)
+	for len(b.seen) > b.cfg.MaxTracked && len(b.order) > 0 {
+		delete(b.seen, b.order[0])
+		b.order = b.order[1:]
+	}
+	return Disregard
+}
+
+// expire forgets disregarded NACKs older than the alert window.
+func (b *Backup) expire(now time.Time) {
+	for len(b.order) > 0 {
+		r := b.order[0]
+		t, ok := b.seen[r]
+		if ok && now.Sub(t) < b.cfg.AlertWindow {
+			return
+		}
+		if ok {
+			delete(b.seen, r)
+		}
+		b.order = b.order[1:]
+	}
+}
+
+// Reclaim applies the recovered primary's signal (step 515). An active
+// backup hands back: with jobs in hand it finishes them first, with none it
+// stands by at once (520). It returns the state to report to the primary.
+func (b *Backup) Reclaim(now time.Time, jobsInHand int) State {
+	if b.state == Active {
+		b.set(HandingBack, now)
+	}
+	if b.state == HandingBack && jobsInHand == 0 {
+		b.set(Standby, now)
+	}
+	return b.state
+}
+
+// JobsDrained tells a handing-back backup that its last job ended (520).
+func (b *Backup) JobsDrained(now time.Time) State {
+	if b.state == HandingBack {
+		b.set(Standby, now)
+	}
+	return b.state
+}
+
+// PeriodicCheck applies the active backup's periodic check of the primary
+// (¶39): a primary seen alive and serving is taken as its signal, in case
+// the signal itself was lost.
+func (b *Backup) PeriodicCheck(now time.Time, primaryServing bool, jobsInHand int) State {
+	if b.state == Active && primaryServing {
+		return b.Reclaim(now, jobsInHand)
+	}
+	return b.state
+}
+
+func (b *Backup) set(s State, now time.Time) {
+	if b.state != s {
+		b.state, b.since = s, now
+	}
+}
+
+// StartupStep is what a starting primary does after signalling the backup.
+type StartupStep int
+
+// Start-up steps.
+const (
+	// StartNow: the backup stands by or did not answer.
+	StartNow StartupStep = iota + 1
+	// WaitForBackup: the backup still has jobs in hand; signal again soon.
+	WaitForBackup
+	// StartAnyway: the backup did not finish within the maximum wait.
+	StartAnyway
+)
+
+func (s StartupStep) String() string {
+	switch s {
+	case StartNow:
+		return "start_now"
+	case WaitForBackup:
+		return "wait_for_backup"
+	case StartAnyway:
+		return "start_anyway"
+	}
+	return fmt.Sprintf("StartupStep(%d)", int(s))
+}
+
+// Startup decides the primary's next step (¶40) from the backup's answer to
+// its signal: answered says whether the backup answered at all, state what
+// it reported, and waited how long the primary has waited so far.
+func Startup(answered bool, state State, waited, maxWait time.Duration) StartupStep {
+	switch {
+	case !answered, state == Standby:
+		return StartNow
+	case waited >= maxWait:
+		return StartAnyway
+	}
+	return WaitForBackup
+}

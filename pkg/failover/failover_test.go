@@ -1,0 +1,174 @@
+package failover
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(3_000_000, 0)
+
+func TestStandbyNackChecksPrimary(t *testing.T) {
+	b := NewBackup(DefaultConfig(), t0)
+	if st, since := b.State(); st != Standby || !since.Equal(t0) {
+		t.Fatalf("initial state %v since %v", st, since)
+	}
+	if got := b.Nack(); got != CheckPrimary {
+		t.Errorf("standby Nack() = %v, want CheckPrimary", got)
+	}
+}
+
+// TestFigure5Branches walks steps 505-535 for a NACK arriving at a backup.
+func TestFigure5Branches(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(b *Backup)
+		receiver  string
+		alive     bool
+		want      Outcome
+		wantState State
+	}{
+		{"525 primary alive: disregard", func(b *Backup) {}, "r1", true, Disregard, Standby},
+		{"535 second NACK while alive: alert", func(b *Backup) { b.PrimaryChecked(t0, "r1", true) }, "r1", true, Alert, Standby},
+		{"another receiver's first NACK: disregard", func(b *Backup) { b.PrimaryChecked(t0, "r1", true) }, "r2", true, Disregard, Standby},
+		{"second NACK after the alert window: disregard", func(b *Backup) { b.PrimaryChecked(t0.Add(-2*time.Minute), "r1", true) }, "r1", true, Disregard, Standby},
+		{"510 primary dead: take over", func(b *Backup) {}, "r1", false, TakeOver, Active},
+		{"already active: serve", func(b *Backup) { b.PrimaryChecked(t0, "r9", false) }, "r1", true, ServeNow, Active},
+		{"handing back: disregard", func(b *Backup) { b.PrimaryChecked(t0, "r9", false); b.Reclaim(t0, 2) }, "r1", false, Disregard, HandingBack},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBackup(DefaultConfig(), t0.Add(-time.Hour))
+			tt.setup(b)
+			if got := b.PrimaryChecked(t0, tt.receiver, tt.alive); got != tt.want {
+				t.Errorf("PrimaryChecked = %v, want %v", got, tt.want)
+			}
+			if st, _ := b.State(); st != tt.wantState {
+				t.Errorf("state = %v, want %v", st, tt.wantState)
+			}
+		})
+	}
+}
+
+func TestActiveServesAndHandsBack(t *testing.T) {
+	b := NewBackup(DefaultConfig(), t0)
+	b.PrimaryChecked(t0, "r1", false)
+	if b.Nack() != Serve {
+		t.Fatalf("active Nack() = %v, want Serve", b.Nack())
+	}
+	// 515: the primary's signal with two jobs in hand.
+	if got := b.Reclaim(t0.Add(time.Second), 2); got != HandingBack {
+		t.Fatalf("Reclaim with jobs = %v, want HandingBack", got)
+	}
+	if b.Nack() != HoldOff {
+		t.Errorf("handing back Nack() = %v, want HoldOff", b.Nack())
+	}
+	// The signal repeats while the jobs finish.
+	if got := b.Reclaim(t0.Add(2*time.Second), 1); got != HandingBack {
+		t.Errorf("repeated Reclaim = %v", got)
+	}
+	// 520: the last job ends.
+	if got := b.JobsDrained(t0.Add(3 * time.Second)); got != Standby {
+		t.Fatalf("JobsDrained = %v, want Standby", got)
+	}
+	if st, since := b.State(); st != Standby || !since.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("state %v since %v", st, since)
+	}
+	if b.Nack() != CheckPrimary {
+		t.Errorf("after hand-back Nack() = %v, want CheckPrimary", b.Nack())
+	}
+}
+
+func TestReclaimWithNothingInHand(t *testing.T) {
+	b := NewBackup(DefaultConfig(), t0)
+	if got := b.Reclaim(t0, 0); got != Standby {
+		t.Errorf("standby Reclaim = %v", got)
+	}
+	b.PrimaryChecked(t0, "r1", false)
+	if got := b.Reclaim(t0, 0); got != Standby {
+		t.Errorf("active Reclaim with no jobs = %v, want Standby at once", got)
+	}
+	if got := b.JobsDrained(t0); got != Standby {
+		t.Errorf("JobsDrained on standby = %v", got)
+	}
+}
+
+func TestPeriodicCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		active  bool
+		serving bool
+		jobs    int
+		want    State
+	}{
+		{"active, primary still down", true, false, 3, Active},
+		{"active, primary back and serving", true, true, 3, HandingBack},
+		{"active, primary back, no jobs", true, true, 0, Standby},
+		{"standby, primary serving", false, true, 0, Standby},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBackup(DefaultConfig(), t0)
+			if tt.active {
+				b.PrimaryChecked(t0, "r", false)
+			}
+			if got := b.PeriodicCheck(t0, tt.serving, tt.jobs); got != tt.want {
+				t.Errorf("PeriodicCheck = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTrackedReceiversBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxTracked = 100
+	b := NewBackup(cfg, t0)
+	for i := 0; i < 1000; i++ {
+		b.PrimaryChecked(t0, fmt.Sprintf("r%d", i), true)
+	}
+	if len(b.seen) > cfg.MaxTracked {
+		t.Errorf("tracking %d receivers, bound %d", len(b.seen), cfg.MaxTracked)
+	}
+	if got := b.PrimaryChecked(t0, "r999", true); got != Alert {
+		t.Errorf("recent receiver forgotten: %v", got)
+	}
+	if got := b.PrimaryChecked(t0, "r0", true); got != Disregard {
+		t.Errorf("evicted receiver raised %v", got)
+	}
+}
+
+// TestPrimaryStartup: the primary's start-up with an active, a standing-by
+// and a silent backup (¶40).
+func TestPrimaryStartup(t *testing.T) {
+	const maxWait = 10 * time.Second
+	tests := []struct {
+		name     string
+		answered bool
+		state    State
+		waited   time.Duration
+		want     StartupStep
+	}{
+		{"backup silent", false, 0, 0, StartNow},
+		{"backup standing by", true, Standby, 0, StartNow},
+		{"backup active", true, Active, 0, WaitForBackup},
+		{"backup handing back", true, HandingBack, 3 * time.Second, WaitForBackup},
+		{"backup done after a wait", true, Standby, 4 * time.Second, StartNow},
+		{"backup too slow", true, HandingBack, maxWait, StartAnyway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Startup(tt.answered, tt.state, tt.waited, maxWait); got != tt.want {
+				t.Errorf("Startup = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Config{}).Validate(); err == nil {
+		t.Fatal("zero config accepted")
+	}
+}

@@ -1,0 +1,130 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/repair"
+)
+
+// Config configures a receiver.
+type Config struct {
+	// ID names the receiver in NACKs, logs and status.
+	ID string
+	// DataDir holds the channels' content and the receiver's state.
+	DataDir string
+	// Channels lists the channels to subscribe to.
+	Channels []string
+	// Primary is the primary sender's gRPC address (host:port).
+	Primary string
+	// Backup is the backup sender's gRPC address; empty for none.
+	Backup string
+	// NackTimeout is the deadline of a NACK to one sender (step 615).
+	NackTimeout time.Duration
+	// Repair holds the Fig. 6 tunables.
+	Repair repair.Config
+	// Multicast says where the cloud lives.
+	Multicast mcast.Config
+	// CheckpointInterval is how often partial objects are made durable
+	// and their bitmaps persisted.
+	CheckpointInterval time.Duration
+	// DiskScanInterval is how often complete objects are checked on disk
+	// (a file deleted or truncated there is fetched again).
+	DiskScanInterval time.Duration
+	// MaxOpenPartials caps the partial files held open at once.
+	MaxOpenPartials int
+	// Pullers is the number of unicast pulls run at once.
+	Pullers int
+	// ManifestRefresh is how often the manifest is fetched again even
+	// when no ANNOUNCE asks for it.
+	ManifestRefresh time.Duration
+	// StuckAfter raises an alert when an incomplete channel makes no
+	// progress for this long.
+	StuckAfter time.Duration
+	// LossRate drops this fraction of incoming datagrams at random before
+	// they are parsed. For tests and demonstrations of repair only.
+	LossRate float64
+}
+
+// DefaultConfig returns a receiver's defaults.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		ID:                 host,
+		DataDir:            "data",
+		Primary:            "127.0.0.1:7001",
+		NackTimeout:        time.Second,
+		Repair:             repair.DefaultConfig(),
+		Multicast:          mcast.DefaultConfig(),
+		CheckpointInterval: time.Second,
+		DiskScanInterval:   5 * time.Second,
+		MaxOpenPartials:    256,
+		Pullers:            2,
+		StuckAfter:         2 * time.Minute,
+		ManifestRefresh:    30 * time.Second,
+	}
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("id: must not be empty"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if len(c.Channels) == 0 {
+		errs = append(errs, errors.New("channels: at least one is needed"))
+	}
+	seen := map[uint32]string{}
+	for _, ch := range c.Channels {
+		if err := manifest.ValidateChannelName(ch); err != nil {
+			errs = append(errs, fmt.Errorf("channels: %w", err))
+			continue
+		}
+		id := manifest.ChannelID(ch)
+		if other, dup := seen[id]; dup {
+			errs = append(errs, fmt.Errorf("channels %q and %q share channel id %08x (or are the same)", other, ch, id))
+		}
+		seen[id] = ch
+	}
+	if c.Primary == "" {
+		errs = append(errs, errors.New("primary: the primary sender's address is required"))
+	}
+	if c.Backup != "" && c.Backup == c.Primary {
+		errs = append(errs, errors.New("backup: must differ from primary"))
+	}
+	if c.NackTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("nack-timeout %v: must be positive", c.NackTimeout))
+	}
+	if c.CheckpointInterval <= 0 || c.DiskScanInterval <= 0 {
+		errs = append(errs, fmt.Errorf("checkpoint %v, disk-scan %v: intervals must be positive", c.CheckpointInterval, c.DiskScanInterval))
+	}
+	if c.MaxOpenPartials < 1 {
+		errs = append(errs, fmt.Errorf("max-open-partials %d: must be at least 1", c.MaxOpenPartials))
+	}
+	if c.ManifestRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("manifest-refresh %v: must be positive", c.ManifestRefresh))
+	}
+	if c.StuckAfter <= 0 {
+		errs = append(errs, fmt.Errorf("stuck-after %v: must be positive", c.StuckAfter))
+	}
+	if c.Pullers < 1 {
+		errs = append(errs, fmt.Errorf("pullers %d: must be at least 1", c.Pullers))
+	}
+	if c.LossRate < 0 || c.LossRate >= 1 {
+		errs = append(errs, fmt.Errorf("test-loss %v: must be in [0,1)", c.LossRate))
+	}
+	if err := c.Repair.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Multicast.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,221 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+
+	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/repair"
+	"github.com/nackcast/nackcast/pkg/wire"
+)
+
+// recvLoop reads the multicast socket and files each packet: DATA into its
+// partial object, END as a prompt to NACK, ANNOUNCE as a prompt to refetch
+// the manifest. Every packet that fails to parse or does not belong to a
+// subscribed channel, a known object and its current version is counted
+// and dropped.
+func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
+	run := chunkRun{bufs: make([][]byte, 0, mcast.MaxBatch)}
+	for {
+		batch, err := sock.Read()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			r.dataLog.Error("multicast read failed", "error", err)
+			continue
+		}
+		r.stats.PacketsReceived.Add(uint64(len(batch)))
+		overrun := false
+		if d, ok := sock.Drops(); ok && uint64(d) != r.stats.PacketsOverflow.Load() {
+			// The kernel dropped datagrams: tell the sender soon (the next
+			// NACK carries the count), so that it slows down.
+			r.stats.PacketsOverflow.Store(uint64(d))
+			overrun = true
+		}
+		var read int
+		for _, b := range batch {
+			read += len(b)
+		}
+		r.stats.BytesRead.Add(uint64(read))
+		r.mu.Lock()
+		for _, b := range batch {
+			if r.loss() {
+				r.stats.PacketsInjected.Add(1)
+				continue
+			}
+			r.handlePacket(b, &run)
+		}
+		r.flush(&run)
+		if overrun {
+			now := r.now()
+			for _, ch := range r.channels {
+				ch.core.Kick(now)
+				r.poke(ch)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// chunkRun collects consecutive chunks of one object from a batch, to be
+// written with one vectored write. The payloads alias the socket buffers:
+// a run is flushed before the next read.
+type chunkRun struct {
+	ch    *chanState
+	o     *objState
+	first uint32
+	bufs  [][]byte
+}
+
+// flush writes the pending run. Called with r.mu held.
+func (r *Receiver) flush(run *chunkRun) {
+	if len(run.bufs) == 0 {
+		return
+	}
+	o := run.o
+	defer func() { run.bufs = run.bufs[:0] }()
+	if o.state == repair.Complete || o.busy || run.ch.objs[o.obj.ID] != o {
+		// Completed (or replaced) by an earlier run of this batch.
+		r.stats.PacketsDuplicate.Add(uint64(len(run.bufs)))
+		return
+	}
+	p, err := r.ensurePartial(run.ch, o)
+	if err != nil {
+		r.storageError("open partial", run.ch.name, o.obj.Path, err)
+		return
+	}
+	n, err := p.WriteChunks(run.first, run.bufs)
+	if err != nil {
+		r.storageError("write chunks", run.ch.name, o.obj.Path, err)
+	}
+	var sum int
+	for _, b := range run.bufs {
+		sum += len(b)
+	}
+	if dup := sum - n; dup > 0 {
+		// Held already: count whole duplicate chunks.
+		r.stats.PacketsDuplicate.Add(uint64(dup / int(o.obj.ChunkSize)))
+	}
+	r.stats.MulticastBytes.Add(uint64(n))
+	o.held += uint64(n)
+	if n > 0 && p.Full() {
+		r.enqueueCommit(run.ch, o)
+	}
+}
+
+// handlePacket files one datagram. Called with r.mu held.
+func (r *Receiver) handlePacket(b []byte, run *chunkRun) {
+	h, payload, err := wire.Parse(b)
+	if err != nil {
+		r.stats.PacketsMalformed.Add(1)
+		r.dataLog.Trace("malformed packet", "error", err, "len", len(b))
+		return
+	}
+	ch := r.byID[h.Channel]
+	if ch == nil {
+		r.stats.PacketsForeign.Add(1)
+		return
+	}
+	if h.Type != wire.TypeData {
+		r.flush(run)
+	}
+	switch h.Type {
+	case wire.TypeAnnounce:
+		a, err := wire.ParseAnnounce(payload)
+		if err != nil {
+			r.stats.PacketsMalformed.Add(1)
+			return
+		}
+		if !bytes.Equal(a.Name, []byte(ch.name)) {
+			r.stats.PacketsForeign.Add(1)
+			return
+		}
+		r.advanceHorizon(h.Epoch, a.Seq)
+		if ch.m == nil || a.ManifestVersion != ch.m.Version {
+			if !ch.refetch || ch.announced != a.ManifestVersion {
+				ch.refetch = true
+				ch.announced = a.ManifestVersion
+				r.poke(ch)
+			}
+		}
+	case wire.TypeData:
+		o := r.objectOf(ch, &h)
+		if o == nil {
+			return
+		}
+		r.countEpoch(&h)
+		if o.state == repair.Complete || o.busy {
+			r.stats.PacketsDuplicate.Add(1)
+			return
+		}
+		if len(payload) != o.obj.ChunkLen(h.Chunk) {
+			r.stats.PacketsForeign.Add(1)
+			r.dataLog.Trace("chunk of the wrong length", "path", o.obj.Path, "chunk", h.Chunk, "len", len(payload))
+			return
+		}
+		if len(run.bufs) > 0 && (run.o != o || run.first+uint32(len(run.bufs)) != h.Chunk) {
+			r.flush(run)
+		}
+		if len(run.bufs) == 0 {
+			run.ch, run.o, run.first = ch, o, h.Chunk
+		}
+		run.bufs = append(run.bufs, payload)
+	case wire.TypeEnd:
+		e, err := wire.ParseEnd(payload)
+		if err != nil {
+			r.stats.PacketsMalformed.Add(1)
+			return
+		}
+		r.advanceHorizon(h.Epoch, e.Seq)
+		o := r.objectOf(ch, &h)
+		if o == nil || o.state == repair.Complete || o.busy {
+			return
+		}
+		ch.core.OnEnd(r.now())
+		r.poke(ch)
+	}
+}
+
+// objectOf returns the object a DATA or END packet is for, or nil (counted
+// as foreign) when the channel has no manifest yet, the object is unknown,
+// or the version is not the manifest's.
+func (r *Receiver) objectOf(ch *chanState, h *wire.Header) *objState {
+	if ch.m == nil {
+		r.stats.PacketsForeign.Add(1)
+		return nil
+	}
+	o := ch.objs[h.Object]
+	if o == nil || o.obj.Version != h.ObjVersion {
+		r.stats.PacketsForeign.Add(1)
+		return nil
+	}
+	return o
+}
+
+// advanceHorizon records that every job of epoch up to seq has been read.
+// Packets from another epoch (a backup taking over, a restarted primary)
+// start the horizon over. Called with r.mu held.
+func (r *Receiver) advanceHorizon(epoch, seq uint64) {
+	if epoch != r.horizonEpoch {
+		r.horizonEpoch, r.horizon = epoch, seq
+		return
+	}
+	r.horizon = max(r.horizon, seq)
+}
+
+// countEpoch counts an accepted DATA packet under its sender epoch. Called
+// with r.mu held.
+func (r *Receiver) countEpoch(h *wire.Header) {
+	e := r.epochs[h.Epoch]
+	now := r.now()
+	if e == nil {
+		e = &epochStats{backup: h.Flags&wire.FlagBackup != 0, first: now}
+		r.epochs[h.Epoch] = e
+		r.dataLog.Info("packets from a new sender epoch", "epoch", h.Epoch, "backup", e.backup)
+	}
+	e.packets++
+	e.last = now
+}

@@ -1,0 +1,41 @@
+package receiver
+
+import (
+	"flag"
+
+	"github.com/nackcast/nackcast/pkg/app"
+)
+
+// Default gRPC and metrics addresses.
+const (
+	DefaultListen  = ":7101"
+	DefaultMetrics = ":9103"
+)
+
+// NewFlagSet returns the command-line flags of the receiver service, bound
+// to cfg and common.
+func NewFlagSet(name string, cfg *Config, common *app.Common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	common.Register(fs, DefaultListen, DefaultMetrics)
+	cfg.RegisterFlags(fs)
+	return fs
+}
+
+// RegisterFlags binds the receiver's settings to flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ID, "id", c.ID, "receiver identifier in NACKs, logs and status")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (content and state)")
+	fs.Var(app.NewStringList(&c.Channels), "channels", "comma-separated channels to subscribe to (required)")
+	fs.StringVar(&c.Primary, "primary", c.Primary, "primary sender gRPC address")
+	fs.StringVar(&c.Backup, "backup", c.Backup, "backup sender gRPC address (empty: none)")
+	fs.DurationVar(&c.NackTimeout, "nack-timeout", c.NackTimeout, "deadline of a NACK to one sender before trying the next")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint", c.CheckpointInterval, "how often partial objects are made durable")
+	fs.DurationVar(&c.DiskScanInterval, "disk-scan", c.DiskScanInterval, "how often complete objects are checked on disk")
+	fs.IntVar(&c.MaxOpenPartials, "max-open-partials", c.MaxOpenPartials, "partial files held open at once")
+	fs.IntVar(&c.Pullers, "pullers", c.Pullers, "unicast pulls run at once")
+	fs.DurationVar(&c.ManifestRefresh, "manifest-refresh", c.ManifestRefresh, "fetch the manifest this often even when no ANNOUNCE asks for it")
+	fs.DurationVar(&c.StuckAfter, "stuck-after", c.StuckAfter, "alert when an incomplete channel makes no progress for this long")
+	fs.Float64Var(&c.LossRate, "test-loss", c.LossRate, "TESTING ONLY: drop this fraction of incoming datagrams at random")
+	c.Repair.RegisterFlags(fs)
+	c.Multicast.RegisterFlags(fs, true)
+}

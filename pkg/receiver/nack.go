@@ -1,0 +1,385 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/nackcast/nackcast/pkg/chunks"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/repair"
+	"github.com/nackcast/nackcast/pkg/scheduler"
+)
+
+// nackLoop runs the seed's Figure 6 for one channel: fetch the manifest
+// when there is none or a newer one was announced, compare it with what is
+// held, NACK the primary and then the backup, act on the reply.
+func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	fetchBackoff := 200 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		r.mu.Lock()
+		need := ch.m == nil || ch.refetch
+		// A periodic refresh finds content published while no sender
+		// announces it (the primary down, the backup standing by).
+		refresh := !need && r.now().Sub(ch.fetchedAt) >= r.cfg.ManifestRefresh
+		r.mu.Unlock()
+		if need || refresh {
+			err := r.fetchManifest(ctx, ch)
+			if err != nil && ctx.Err() != nil {
+				return
+			}
+			switch {
+			case err == nil:
+				fetchBackoff = 200 * time.Millisecond
+			case need:
+				r.nackLog.Warn("manifest fetch failed", "channel", ch.name, "error", err, "retry_in", fetchBackoff)
+				timer.Reset(fetchBackoff)
+				fetchBackoff = min(2*fetchBackoff, 5*time.Second)
+				continue
+			default:
+				r.nackLog.Debug("manifest refresh failed", "channel", ch.name, "error", err)
+				r.mu.Lock()
+				ch.fetchedAt = r.now() // try again at the next refresh
+				r.mu.Unlock()
+			}
+		}
+		now := r.now()
+		r.mu.Lock()
+		due := ch.core.Due()
+		r.mu.Unlock()
+		if now.Before(due) {
+			timer.Reset(due.Sub(now))
+			continue
+		}
+		r.nackOnce(ctx, ch, now)
+		r.mu.Lock()
+		due = ch.core.Due()
+		r.mu.Unlock()
+		timer.Reset(max(due.Sub(r.now()), time.Millisecond))
+	}
+}
+
+// holdings builds the scan's view of the channel (steps 600-605). Called
+// with r.mu held.
+func (r *Receiver) holdings(ch *chanState) []repair.Holding {
+	hs := make([]repair.Holding, 0, len(ch.objs))
+	for _, o := range ch.m.Objects {
+		st := ch.objs[o.ID]
+		h := repair.Holding{Object: st.obj, State: st.state, Busy: st.busy}
+		if st.state == repair.Partial {
+			if st.partial != nil {
+				h.Missing = st.partial.Missing()
+			} else {
+				h.Missing = st.missing
+			}
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// nackOnce runs one NACK cycle.
+func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
+	r.mu.Lock()
+	if ch.m == nil {
+		r.mu.Unlock()
+		return
+	}
+	reqs := ch.core.Plan(now, r.holdings(ch))
+	version := ch.m.Version
+	follow := ch.core.Following()
+	horizonEpoch, horizon := r.horizonEpoch, r.horizon
+	r.mu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	req := &pb.NackRequest{
+		ReceiverId:      r.cfg.ID,
+		Channel:         ch.name,
+		ManifestVersion: version,
+		Objects:         make([]*pb.ObjectNack, len(reqs)),
+		HorizonEpoch:    horizonEpoch,
+		Horizon:         horizon,
+	}
+	// What the socket saw since the previous NACK: the sender slows down
+	// when the kernel had to drop datagrams.
+	received, overflow, read := r.stats.PacketsReceived.Load(), r.stats.PacketsOverflow.Load(), r.stats.BytesRead.Load()
+	req.Received = received - min(r.stats.reportedReceived.Swap(received), received)
+	req.OverflowDrops = overflow - min(r.stats.reportedOverflow.Swap(overflow), overflow)
+	readBytes := read - min(r.stats.reportedBytes.Swap(read), read)
+	nowNs := time.Now().UnixNano()
+	if last := r.stats.reportedAt.Swap(nowNs); last > 0 && nowNs > last {
+		req.ReceiveRate = uint64(float64(readBytes) / (float64(nowNs-last) / 1e9))
+	}
+	if follow > 0 {
+		req.NackInterval = durationpb.New(follow)
+	}
+	var ranges uint64
+	for i, q := range reqs {
+		on := &pb.ObjectNack{ObjectId: q.Object, Version: q.Version}
+		for _, m := range q.Missing {
+			on.Missing = append(on.Missing, &pb.ChunkRange{First: m.First, Count: m.Count})
+		}
+		ranges += uint64(len(q.Missing))
+		req.Objects[i] = on
+	}
+	resp, from, addr, err := r.sendNack(ctx, req)
+	r.stats.NacksSent.Add(1)
+	r.stats.RangesRequested.Add(ranges)
+	if err == nil && resp.GetPrimaryActive() {
+		// The backup disregarded the NACK: the primary is alive but did not
+		// answer us. Keep trying the primary, backing off.
+		r.stats.RepliesPrimaryActive.Add(1)
+		err = fmt.Errorf("backup %s says the primary %s is alive, but the primary did not answer", addr, r.cfg.Primary)
+	}
+	if err != nil {
+		r.mu.Lock()
+		wait := ch.core.OnFailure(r.now())
+		r.mu.Unlock()
+		if ctx.Err() == nil {
+			r.nackLog.Warn("nack unanswered", "channel", ch.name, "error", err, "retry_in", wait)
+		}
+		return
+	}
+	reply := repair.Reply{
+		NextNackAfter:   resp.GetNextNackAfter().AsDuration(),
+		ManifestVersion: resp.GetManifestVersion(),
+		Actions:         make([]scheduler.Action, len(resp.GetObjects())),
+	}
+	for i, o := range resp.GetObjects() {
+		if i < len(reqs) && o.GetObjectId() != reqs[i].Object {
+			r.nackLog.Warn("nack reply out of order; ignoring it", "channel", ch.name, "sender", addr)
+			return
+		}
+		switch o.GetAction() {
+		case pb.NackAction_NACK_ACTION_WAIT:
+			reply.Actions[i] = scheduler.Wait
+		case pb.NackAction_NACK_ACTION_UNICAST:
+			reply.Actions[i] = scheduler.Unicast
+		case pb.NackAction_NACK_ACTION_NOT_FOUND:
+			reply.Actions[i] = scheduler.NotFound
+		}
+	}
+	r.mu.Lock()
+	acts := ch.core.OnReply(r.now(), reqs, reply, version)
+	if acts.RefetchManifest {
+		ch.refetch = true
+	}
+	var pulls []*objState
+	for _, id := range acts.Pull {
+		if o := ch.objs[id]; o != nil && !o.busy && o.state != repair.Complete {
+			o.busy = true
+			pulls = append(pulls, o)
+		}
+	}
+	r.mu.Unlock()
+	r.stats.RepliesWait.Add(uint64(acts.Waiting))
+	r.stats.RepliesUnicast.Add(uint64(len(acts.Pull)))
+	r.stats.RepliesNotFound.Add(uint64(len(acts.NotFound)))
+	if len(acts.NotFound) > 0 {
+		r.nackLog.Info("sender does not hold objects; retrying later", "channel", ch.name, "sender", addr, "objects", len(acts.NotFound))
+	}
+	if acts.RefetchManifest {
+		r.poke(ch)
+	}
+	for _, o := range pulls {
+		select {
+		case r.pulls <- pullJob{ch: ch, o: o, from: from, addr: addr}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sendNack sends the NACK to the primary with a deadline and, when the
+// primary does not answer, to the backup (steps 610-625). The next cycle
+// starts at the primary again.
+func (r *Receiver) sendNack(ctx context.Context, req *pb.NackRequest) (*pb.NackResponse, *grpc.ClientConn, string, error) {
+	call := func(cc *grpc.ClientConn) (*pb.NackResponse, error) {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.NackTimeout)
+		defer cancel()
+		return pb.NewSenderServiceClient(cc).Nack(cctx, req)
+	}
+	resp, err := call(r.primary)
+	if err == nil {
+		r.setActive(r.cfg.Primary)
+		return resp, r.primary, r.cfg.Primary, nil
+	}
+	if r.backup == nil || !repair.ShouldFailover(status.Code(err)) {
+		return nil, nil, "", fmt.Errorf("primary %s: %w", r.cfg.Primary, err)
+	}
+	r.mu.Lock()
+	r.failovers++
+	r.mu.Unlock()
+	r.nackLog.Warn("primary did not answer; sending nack to backup", "primary", r.cfg.Primary, "backup", r.cfg.Backup, "error", status.Code(err))
+	resp, err2 := call(r.backup)
+	if err2 != nil {
+		return nil, nil, "", fmt.Errorf("primary %s: %w; backup %s: %w", r.cfg.Primary, err, r.cfg.Backup, err2)
+	}
+	r.setActive(r.cfg.Backup)
+	return resp, r.backup, r.cfg.Backup, nil
+}
+
+func (r *Receiver) setActive(addr string) {
+	r.mu.Lock()
+	r.activeSender = addr
+	r.mu.Unlock()
+}
+
+// fetchManifest fetches and validates the channel's manifest from the
+// primary, or the backup when the primary does not answer, persists it and
+// installs it.
+func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
+	get := func(cc *grpc.ClientConn) (*pb.GetManifestResponse, error) {
+		cctx, cancel := context.WithTimeout(ctx, 5*r.cfg.NackTimeout)
+		defer cancel()
+		return pb.NewSenderServiceClient(cc).GetManifest(cctx, &pb.GetManifestRequest{Channel: ch.name})
+	}
+	resp, err := get(r.primary)
+	if err != nil && r.backup != nil && repair.ShouldFailover(status.Code(err)) {
+		resp, err = get(r.backup)
+	}
+	if err != nil {
+		return err
+	}
+	r.stats.ManifestFetches.Add(1)
+	r.mu.Lock()
+	ch.fetchedAt = r.now()
+	r.mu.Unlock()
+	m, err := manifest.FromProto(resp.GetManifest())
+	if err == nil && m.Channel != ch.name {
+		err = fmt.Errorf("asked for channel %q, got %q: %w", ch.name, m.Channel, manifest.ErrInvalidManifest)
+	}
+	if err != nil {
+		err = fmt.Errorf("manifest from sender rejected: %w", err)
+		r.manifestAlert(ch.name, err)
+		return err
+	}
+	r.mu.Lock()
+	same := ch.m != nil && ch.m.Version == m.Version
+	if same {
+		ch.refetch = false
+	}
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := r.store.SaveManifest(resp.GetManifest()); err != nil {
+		r.nackLog.Warn("cannot persist manifest", "channel", ch.name, "error", err)
+	}
+	r.install(ch, m)
+	r.nackLog.Info("manifest installed", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "objects", len(m.Objects), "bytes", m.TotalBytes())
+	return nil
+}
+
+func (r *Receiver) pullLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-r.pulls:
+			if err := r.pull(ctx, j); err != nil && ctx.Err() == nil {
+				r.nackLog.Warn("unicast pull failed; will NACK again", "channel", j.ch.name, "path", j.o.obj.Path, "sender", j.addr, "error", err)
+			}
+		}
+	}
+}
+
+// pull fetches the missing chunks of an object over unicast (step 445's
+// advice) and commits it when complete.
+func (r *Receiver) pull(ctx context.Context, j pullJob) error {
+	r.mu.Lock()
+	if j.ch.objs[j.o.obj.ID] != j.o {
+		r.mu.Unlock()
+		return nil
+	}
+	p, err := r.ensurePartial(j.ch, j.o)
+	if err != nil {
+		j.o.busy = false
+		r.mu.Unlock()
+		return err
+	}
+	missing := p.Missing()
+	r.mu.Unlock()
+	r.stats.Pulls.Add(1)
+
+	err = r.pullRanges(ctx, j, p, missing)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j.o.busy = false
+	if j.ch.objs[j.o.obj.ID] != j.o {
+		return nil
+	}
+	if j.o.partial != nil {
+		_, j.o.held = j.o.partial.Progress()
+		if j.o.partial.Full() {
+			r.enqueueCommit(j.ch, j.o)
+		}
+	}
+	return err
+}
+
+func (r *Receiver) pullRanges(ctx context.Context, j pullJob, p interface {
+	WriteRun(uint64, []byte) (int, error)
+}, missing chunks.List) error {
+	req := &pb.PullRequest{
+		Channel:    j.ch.name,
+		ObjectId:   j.o.obj.ID,
+		Version:    j.o.obj.Version,
+		ReceiverId: r.cfg.ID,
+	}
+	if missing.Len() < uint64(j.o.obj.Chunks) {
+		for _, m := range missing.Coalesce(4096) {
+			req.Ranges = append(req.Ranges, &pb.ChunkRange{First: m.First, Count: m.Count})
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := pb.NewSenderServiceClient(j.from).Pull(cctx, req)
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.NotFound {
+				r.mu.Lock()
+				j.ch.refetch = true
+				r.mu.Unlock()
+				r.poke(j.ch)
+			}
+			return err
+		}
+		n, err := p.WriteRun(msg.GetOffset(), msg.GetData())
+		if err != nil {
+			return fmt.Errorf("pulled data rejected: %w", err)
+		}
+		r.stats.UnicastBytes.Add(uint64(n))
+	}
+}

@@ -1,0 +1,656 @@
+// Package receiver runs a nackcast receiver (the seed's content engine
+// receiver, Fig. 3 and Fig. 6): it keeps each subscribed channel's manifest
+// (the dataset) and content, writes multicast chunks into partial files,
+// commits verified objects, scans for what is missing, NACKs the primary and
+// then the backup, and pulls over unicast when told to. The decisions live
+// in package repair and the disk layout in package store; this package owns
+// the sockets, goroutines and clock around them.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+
+	"github.com/nackcast/nackcast/pkg/chunks"
+	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/repair"
+	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/store"
+	"github.com/nackcast/nackcast/pkg/wire"
+)
+
+// Counters are a receiver's cumulative counters.
+type Counters struct {
+	PacketsReceived  atomic.Uint64
+	PacketsMalformed atomic.Uint64
+	PacketsForeign   atomic.Uint64
+	PacketsDuplicate atomic.Uint64
+	PacketsInjected  atomic.Uint64
+	MulticastBytes   atomic.Uint64
+	UnicastBytes     atomic.Uint64
+	NacksSent        atomic.Uint64
+	RepliesWait      atomic.Uint64
+	RepliesUnicast   atomic.Uint64
+	RepliesNotFound  atomic.Uint64
+	RangesRequested  atomic.Uint64
+	Pulls            atomic.Uint64
+	ObjectsCompleted atomic.Uint64
+	VerifyFailures   atomic.Uint64
+	ObjectsLost      atomic.Uint64
+	ManifestFetches  atomic.Uint64
+	WriteErrors      atomic.Uint64
+	// RepliesPrimaryActive counts NACKs a standing-by backup disregarded.
+	RepliesPrimaryActive atomic.Uint64
+	// PacketsOverflow is the kernel's count of datagrams dropped because
+	// the socket buffer was full.
+	PacketsOverflow atomic.Uint64
+	// BytesRead counts the datagram bytes read from the socket.
+	BytesRead atomic.Uint64
+	// reported are the PacketsReceived, PacketsOverflow and BytesRead
+	// values sent in the last NACK and when, for the next one's deltas.
+	reportedReceived, reportedOverflow, reportedBytes atomic.Uint64
+	reportedAt                                        atomic.Int64
+}
+
+// objState is the receiver's holding of one object.
+type objState struct {
+	obj     manifest.Object
+	state   repair.State
+	partial *store.Partial // open partial file, or nil
+	missing chunks.List    // for a partial that is not open: its missing chunks
+	held    uint64         // bytes held of a partial, as of the last look
+	busy    bool           // being committed or pulled
+	final   manifest.FileIdentity
+	lastUse time.Time
+}
+
+// epochStats counts the DATA packets of one sender epoch.
+type epochStats struct {
+	backup      bool
+	packets     uint64
+	first, last time.Time
+}
+
+// chanState is one subscribed channel.
+type chanState struct {
+	name      string
+	id        uint32
+	m         *manifest.Manifest // nil until the first manifest
+	objs      map[uint64]*objState
+	core      *repair.Core
+	wake      chan struct{}
+	refetch   bool
+	fetchedAt time.Time // last manifest fetch that got an answer
+	announced uint64    // last manifest version announced on the wire
+	firstAt   time.Time
+	doneAt    time.Time
+	// progressHave and progressAt track progress for the stuck alert.
+	progressHave uint64
+	progressAt   time.Time
+}
+
+// Receiver is a running receiver.
+type Receiver struct {
+	cfg     Config
+	log     hclog.Logger
+	nackLog hclog.Logger // the NACK loops'
+	dataLog hclog.Logger // the data plane's
+	now     func() time.Time
+	store   *store.Store
+	stats   Counters
+	loss    func() bool
+
+	primary, backup *grpc.ClientConn
+
+	mu           sync.Mutex
+	channels     map[string]*chanState
+	byID         map[uint32]*chanState
+	epochs       map[uint64]*epochStats
+	alerts       alerter
+	activeSender string
+	failovers    uint64
+	// horizon is the highest job sequence number read in END or ANNOUNCE
+	// packets of sender epoch horizonEpoch.
+	horizonEpoch uint64
+	horizon      uint64
+	openPartials int
+
+	commits chan commitJob
+	pulls   chan pullJob
+	readyCh chan struct{}
+}
+
+type commitJob struct {
+	ch *chanState
+	o  *objState
+	p  *store.Partial
+}
+
+type pullJob struct {
+	ch   *chanState
+	o    *objState
+	from *grpc.ClientConn
+	addr string
+}
+
+// Option changes how a Receiver is built; for tests.
+type Option func(*Receiver)
+
+// WithClock injects the clock.
+func WithClock(now func() time.Time) Option { return func(r *Receiver) { r.now = now } }
+
+// New validates cfg, opens the data directory and returns a receiver that
+// is not yet running.
+func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("receiver config: %w", err)
+	}
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		cfg:      cfg,
+		log:      log,
+		nackLog:  log.Named("nack"),
+		dataLog:  log.Named("data"),
+		now:      time.Now,
+		store:    st,
+		channels: make(map[string]*chanState),
+		byID:     make(map[uint32]*chanState),
+		epochs:   make(map[uint64]*epochStats),
+		commits:  make(chan commitJob, 1024),
+		pulls:    make(chan pullJob, 1024),
+		readyCh:  make(chan struct{}),
+		loss:     func() bool { return false },
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if cfg.LossRate > 0 {
+		rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		r.loss = func() bool { return rnd.Float64() < cfg.LossRate }
+	}
+	r.primary, err = rpc.Dial(cfg.Primary)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if cfg.Backup != "" {
+		if r.backup, err = rpc.Dial(cfg.Backup); err != nil {
+			r.primary.Close()
+			st.Close()
+			return nil, err
+		}
+	}
+	now := r.now()
+	for _, name := range cfg.Channels {
+		ch := &chanState{
+			name: name,
+			id:   manifest.ChannelID(name),
+			objs: make(map[uint64]*objState),
+			core: repair.New(cfg.Repair, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), now),
+			wake: make(chan struct{}, 1),
+		}
+		r.channels[name] = ch
+		r.byID[ch.id] = ch
+	}
+	return r, nil
+}
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() *Counters { return &r.stats }
+
+// Ready is closed once the multicast socket is joined and persisted
+// manifests are loaded.
+func (r *Receiver) Ready() <-chan struct{} { return r.readyCh }
+
+// Run receives until ctx is done.
+func (r *Receiver) Run(ctx context.Context) error {
+	defer r.close()
+	sock, err := mcast.NewReceiver(r.cfg.Multicast, wire.MaxPacket)
+	if err != nil {
+		return fmt.Errorf("multicast receiver: %w", err)
+	}
+	got := sock.ReadBuffer()
+	r.log.Info("multicast joined", "group", r.cfg.Multicast.GroupAddr(), "interface", r.cfg.Multicast.Interface,
+		"rcvbuf_requested", r.cfg.Multicast.ReadBuffer, "rcvbuf_granted", got)
+	if got > 0 && got < r.cfg.Multicast.ReadBuffer {
+		r.log.Warn("socket receive buffer smaller than requested; raise net.core.rmem_max or run as root", "granted", got)
+	}
+	for _, ch := range r.channelList() {
+		r.loadPersisted(ch)
+	}
+	close(r.readyCh)
+	r.log.Info("receiver ready", "id", r.cfg.ID, "data_dir", r.cfg.DataDir, "channels", r.cfg.Channels,
+		"primary", r.cfg.Primary, "backup", r.cfg.Backup, "loss_injected", r.cfg.LossRate)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	goRun(func() { r.recvLoop(ctx, sock) })
+	for _, ch := range r.channelList() {
+		goRun(func() { r.nackLoop(ctx, ch) })
+	}
+	for i := 0; i < 2; i++ {
+		goRun(func() { r.commitLoop(ctx) })
+	}
+	for i := 0; i < r.cfg.Pullers; i++ {
+		goRun(func() { r.pullLoop(ctx) })
+	}
+	goRun(func() { r.housekeeping(ctx) })
+	<-ctx.Done()
+	sock.Close()
+	wg.Wait()
+	return nil
+}
+
+func (r *Receiver) close() {
+	r.mu.Lock()
+	for _, ch := range r.channels {
+		for _, o := range ch.objs {
+			if o.partial != nil {
+				if err := o.partial.Close(); err != nil {
+					r.log.Warn("closing partial", "path", o.obj.Path, "error", err)
+				}
+				o.partial = nil
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.primary.Close()
+	if r.backup != nil {
+		r.backup.Close()
+	}
+	r.store.Close()
+}
+
+func (r *Receiver) channelList() []*chanState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*chanState, 0, len(r.channels))
+	for _, name := range r.cfg.Channels {
+		out = append(out, r.channels[name])
+	}
+	return out
+}
+
+// loadPersisted installs the manifest saved by an earlier run, so that the
+// receiver knows what it holds (and what to remove when the next manifest
+// drops it) before it reaches a sender.
+func (r *Receiver) loadPersisted(ch *chanState) {
+	m, err := r.store.LoadManifest(ch.name)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("ignoring persisted manifest", "channel", ch.name, "error", err)
+		}
+		return
+	}
+	r.install(ch, m)
+	r.mu.Lock()
+	ch.refetch = true
+	r.mu.Unlock()
+	r.log.Info("persisted manifest loaded", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "objects", len(m.Objects))
+}
+
+// install reconciles the channel with manifest m: objects that keep their
+// version keep their state; new or changed ones are looked for on disk
+// (a verified final file, else a partial file, else missing); objects that
+// left the manifest are removed from disk.
+func (r *Receiver) install(ch *chanState, m *manifest.Manifest) {
+	r.mu.Lock()
+	old := ch.m
+	prev := ch.objs
+	r.mu.Unlock()
+
+	next := make(map[uint64]*objState, len(m.Objects))
+	for _, obj := range m.Objects {
+		if o, ok := prev[obj.ID]; ok && o.obj.Version == obj.Version {
+			next[obj.ID] = o
+			continue
+		}
+		next[obj.ID] = r.probe(ch.name, obj)
+	}
+	if old != nil {
+		for _, o := range old.Objects {
+			if _, keep := m.Lookup(o.ID); keep {
+				continue
+			}
+			if err := r.store.RemoveFinal(ch.name, o.Path); err != nil {
+				r.log.Warn("removing object that left the manifest", "channel", ch.name, "path", o.Path, "error", err)
+			} else {
+				r.log.Info("object removed from channel", "channel", ch.name, "path", o.Path)
+			}
+		}
+	}
+	r.mu.Lock()
+	for id, o := range prev {
+		if n, ok := next[id]; ok && n == o {
+			continue
+		}
+		if o.partial != nil {
+			r.store.DiscardPartial(ch.name, o.obj, o.partial)
+			o.partial = nil
+			r.openPartials--
+		}
+	}
+	ch.m = m
+	ch.objs = next
+	ch.refetch = false
+	ch.announced = m.Version
+	if ch.firstAt.IsZero() {
+		ch.firstAt = r.now()
+	}
+	ch.doneAt = time.Time{}
+	for _, o := range next {
+		if o.obj.Chunks == 0 && o.state != repair.Complete && !o.busy {
+			if _, err := r.ensurePartial(ch, o); err == nil {
+				r.enqueueCommit(ch, o)
+			}
+		}
+	}
+	r.checkDone(ch)
+	ch.core.Forget(func(id uint64) bool { _, ok := next[id]; return ok })
+	ch.core.Kick(r.now())
+	r.mu.Unlock()
+	if err := r.store.CleanPartials(ch.name, m.Objects); err != nil {
+		r.log.Warn("cleaning stale partial files", "channel", ch.name, "error", err)
+	}
+	r.poke(ch)
+}
+
+// probe finds what the receiver holds of obj on disk: a final file that
+// verifies, a partial file, or nothing.
+func (r *Receiver) probe(channel string, obj manifest.Object) *objState {
+	o := &objState{obj: obj, state: repair.Missing}
+	if _, err := r.store.StatFinal(channel, obj.Path); err == nil {
+		ok, id, err := r.store.VerifyFinal(channel, obj)
+		if err == nil && ok {
+			o.state, o.final = repair.Complete, id
+			return o
+		}
+	}
+	if obj.Chunks == 0 || !r.store.HasPartial(channel, obj) {
+		return o
+	}
+	p, err := r.store.OpenPartial(channel, obj)
+	if err != nil {
+		r.log.Warn("cannot read partial file; starting over", "channel", channel, "path", obj.Path, "error", err)
+		return o
+	}
+	o.state = repair.Partial
+	o.missing = p.Missing()
+	_, o.held = p.Progress()
+	if err := p.Close(); err != nil {
+		r.log.Warn("closing partial", "path", obj.Path, "error", err)
+	}
+	return o
+}
+
+// ensurePartial returns the open partial of o, opening it if needed. It
+// must be called with r.mu held.
+func (r *Receiver) ensurePartial(ch *chanState, o *objState) (*store.Partial, error) {
+	o.lastUse = r.now()
+	if o.partial != nil {
+		return o.partial, nil
+	}
+	p, err := r.store.OpenPartial(ch.name, o.obj)
+	if err != nil {
+		return nil, err
+	}
+	o.partial = p
+	o.state = repair.Partial
+	o.missing = nil
+	_, o.held = p.Progress()
+	r.openPartials++
+	return p, nil
+}
+
+// markComplete records a verified object. Called with r.mu held.
+func (r *Receiver) markComplete(ch *chanState, o *objState, id manifest.FileIdentity) {
+	o.state, o.final, o.busy = repair.Complete, id, false
+	o.partial, o.missing, o.held = nil, nil, 0
+	r.stats.ObjectsCompleted.Add(1)
+	r.checkDone(ch)
+}
+
+// checkDone stamps the channel's completion time when every object is
+// complete. Called with r.mu held.
+func (r *Receiver) checkDone(ch *chanState) {
+	if ch.m == nil || !ch.doneAt.IsZero() {
+		return
+	}
+	for _, o := range ch.objs {
+		if o.state != repair.Complete {
+			return
+		}
+	}
+	ch.doneAt = r.now()
+	r.log.Info("channel complete", "channel", ch.name, "objects", len(ch.objs), "bytes", ch.m.TotalBytes(),
+		"elapsed", ch.doneAt.Sub(ch.firstAt).Round(time.Millisecond))
+}
+
+func (r *Receiver) poke(ch *chanState) {
+	select {
+	case ch.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueCommit hands a full partial to a commit worker. Called with r.mu
+// held.
+func (r *Receiver) enqueueCommit(ch *chanState, o *objState) {
+	if o.busy || o.partial == nil {
+		return
+	}
+	o.busy = true
+	p := o.partial
+	o.partial = nil
+	r.openPartials--
+	select {
+	case r.commits <- commitJob{ch: ch, o: o, p: p}:
+	default:
+		// Queue full: close the partial; the next disk scan retries.
+		o.busy = false
+		o.missing = nil
+		if err := p.Close(); err != nil {
+			r.log.Warn("closing partial", "path", o.obj.Path, "error", err)
+		}
+	}
+}
+
+func (r *Receiver) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-r.commits:
+			r.commit(j)
+		}
+	}
+}
+
+func (r *Receiver) commit(j commitJob) {
+	err := r.store.Commit(j.p)
+	var id manifest.FileIdentity
+	if err == nil {
+		id, err = r.store.StatFinal(j.ch.name, j.o.obj.Path)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	current := j.ch.objs[j.o.obj.ID] == j.o
+	switch {
+	case err == nil:
+		if current {
+			r.markComplete(j.ch, j.o, id)
+			r.log.Debug("object complete", "channel", j.ch.name, "path", j.o.obj.Path, "size", j.o.obj.Size)
+		}
+	case errors.Is(err, store.ErrVerify):
+		r.stats.VerifyFailures.Add(1)
+		r.log.Warn("object failed verification; fetching it again", "channel", j.ch.name, "path", j.o.obj.Path)
+		j.o.state, j.o.busy, j.o.missing, j.o.held = repair.Missing, false, nil, 0
+		j.ch.core.Kick(r.now())
+		r.poke(j.ch)
+	default:
+		r.storageError("commit", j.ch.name, j.o.obj.Path, err)
+		j.o.busy = false
+		j.o.missing = nil
+	}
+}
+
+// housekeeping checkpoints open partials, closes the least recently used
+// ones beyond the cap, and scans complete objects on disk.
+func (r *Receiver) housekeeping(ctx context.Context) {
+	cp := time.NewTicker(r.cfg.CheckpointInterval)
+	defer cp.Stop()
+	scan := time.NewTicker(r.cfg.DiskScanInterval)
+	defer scan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cp.C:
+			r.checkpoint()
+			r.mu.Lock()
+			r.checkStuck(r.now())
+			r.mu.Unlock()
+		case <-scan.C:
+			for _, ch := range r.channelList() {
+				r.scanDisk(ch)
+			}
+		}
+	}
+}
+
+func (r *Receiver) checkpoint() {
+	type open struct {
+		ch string
+		o  *objState
+		p  *store.Partial
+	}
+	var all []open
+	r.mu.Lock()
+	for _, ch := range r.channels {
+		for _, o := range ch.objs {
+			if o.partial != nil {
+				all = append(all, open{ch.name, o, o.partial})
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, x := range all {
+		if err := x.p.Checkpoint(); err != nil && !errors.Is(err, fs.ErrClosed) {
+			r.storageError("checkpoint", x.ch, x.o.obj.Path, err)
+		}
+	}
+	r.evict()
+}
+
+// evict closes the least recently used partial files beyond the cap.
+func (r *Receiver) evict() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.openPartials > r.cfg.MaxOpenPartials {
+		var lru *objState
+		for _, ch := range r.channels {
+			for _, o := range ch.objs {
+				if o.partial != nil && !o.busy && (lru == nil || o.lastUse.Before(lru.lastUse)) {
+					lru = o
+				}
+			}
+		}
+		if lru == nil {
+			return
+		}
+		lru.missing = lru.partial.Missing()
+		_, lru.held = lru.partial.Progress()
+		if err := lru.partial.Close(); err != nil {
+			r.log.Warn("closing partial", "path", lru.obj.Path, "error", err)
+		}
+		lru.partial = nil
+		r.openPartials--
+	}
+}
+
+// scanDisk is the disk half of the scan (seed steps 600-605): a complete
+// object whose file was deleted, truncated or replaced is verified again
+// and, if it fails, fetched again. Empty objects and full partials left by
+// an interrupted commit are committed here.
+func (r *Receiver) scanDisk(ch *chanState) {
+	type check struct {
+		o  *objState
+		id manifest.FileIdentity
+	}
+	var checks []check
+	var retry []*objState
+	r.mu.Lock()
+	for _, o := range ch.objs {
+		switch {
+		case o.state == repair.Complete:
+			checks = append(checks, check{o, o.final})
+		case !o.busy && o.partial == nil && (o.obj.Chunks == 0 || o.state == repair.Partial && len(o.missing) == 0):
+			// An empty object, or a full partial whose commit did not
+			// happen (queue full, disk error): commit it now.
+			retry = append(retry, o)
+		}
+	}
+	r.mu.Unlock()
+
+	for _, c := range checks {
+		id, err := r.store.StatFinal(ch.name, c.o.obj.Path)
+		if err == nil && id.Equal(c.id) {
+			continue
+		}
+		ok := false
+		if err == nil {
+			ok, id, _ = r.store.VerifyFinal(ch.name, c.o.obj)
+		}
+		r.mu.Lock()
+		if ch.objs[c.o.obj.ID] == c.o && c.o.state == repair.Complete {
+			if ok {
+				c.o.final = id
+			} else {
+				r.stats.ObjectsLost.Add(1)
+				r.log.Warn("object lost on disk; fetching it again", "channel", ch.name, "path", c.o.obj.Path)
+				c.o.state, c.o.missing, c.o.held = repair.Missing, nil, 0
+				ch.doneAt = time.Time{}
+				ch.core.Kick(r.now())
+				r.poke(ch)
+			}
+		}
+		r.mu.Unlock()
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range retry {
+		if ch.objs[o.obj.ID] != o || o.busy || o.partial != nil {
+			continue
+		}
+		p, err := r.ensurePartial(ch, o)
+		if err != nil {
+			r.storageError("open partial", ch.name, o.obj.Path, err)
+			continue
+		}
+		if p.Full() {
+			r.enqueueCommit(ch, o)
+		}
+	}
+}

@@ -1,0 +1,541 @@
+package scheduler
+
+import (
+	"crypto/sha256"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/chunks"
+	"github.com/nackcast/nackcast/pkg/manifest"
+)
+
+const ch = 7
+
+var t0 = time.Unix(1_000_000, 0)
+
+func mkObj(t *testing.T, path string, size uint64, content string) manifest.Object {
+	t.Helper()
+	o, err := manifest.NewObject("c", path, size, sha256.Sum256([]byte(content)), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// rl builds a chunk list from (first, count) pairs.
+func rl(pairs ...uint32) chunks.List {
+	var l chunks.List
+	for i := 0; i+1 < len(pairs); i += 2 {
+		l = append(l, chunks.Range{First: pairs[i], Count: pairs[i+1]})
+	}
+	return l
+}
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.MaxPasses = 3
+	c.MaxJobs = 2
+	c.Period = time.Second
+	c.FirstPassDelay = 0
+	c.MergeWindow = 0
+	return c
+}
+
+// passOnce runs the object through one complete pass at now.
+func passOnce(t *testing.T, s *Scheduler, now time.Time) Job {
+	t.Helper()
+	jobs := s.Next(now)
+	if len(jobs) != 1 {
+		t.Fatalf("Next = %d jobs, want 1", len(jobs))
+	}
+	s.Done(jobs[0], now, 1)
+	return jobs[0]
+}
+
+func TestFirstPassWithoutNack(t *testing.T) {
+	s := New(testConfig(), t0)
+	a, b, c := mkObj(t, "a", 5000, "a"), mkObj(t, "b", 10, "b"), mkObj(t, "c", 0, "")
+	added, _, _ := s.SetObjects(ch, []manifest.Object{a, b, c}, true, t0)
+	if added != 3 {
+		t.Fatalf("added = %d", added)
+	}
+	jobs := s.Next(t0)
+	if len(jobs) != 2 {
+		t.Fatalf("Next = %d jobs, want MaxJobs=2", len(jobs))
+	}
+	if jobs[0].Object.ID != a.ID || jobs[0].Pass != 1 || jobs[0].Repair || !slices.Equal(jobs[0].Ranges, chunks.Whole(5)) {
+		t.Errorf("first job = %+v", jobs[0])
+	}
+	if got := s.Next(t0); len(got) != 0 {
+		t.Errorf("Next with full slots = %d jobs", len(got))
+	}
+	s.Done(jobs[0], t0.Add(time.Second), 1)
+	rest := s.Next(t0.Add(time.Second))
+	if len(rest) != 1 || rest[0].Object.ID != c.ID {
+		t.Fatalf("after Done, Next = %+v, want the third object", rest)
+	}
+	st, _ := s.Lookup(Key{ch, a.ID})
+	if st.Passes != 1 || st.State != Idle {
+		t.Errorf("after first pass: %+v", st)
+	}
+}
+
+func TestFirstPassDelay(t *testing.T) {
+	cfg := testConfig()
+	cfg.FirstPassDelay = 500 * time.Millisecond
+	s := New(cfg, t0)
+	s.SetObjects(ch, []manifest.Object{mkObj(t, "a", 5000, "a")}, true, t0)
+	if jobs := s.Next(t0.Add(499 * time.Millisecond)); len(jobs) != 0 {
+		t.Fatalf("first pass started before the delay")
+	}
+	if w, ok := s.Wake(); !ok || !w.Equal(t0.Add(500*time.Millisecond)) {
+		t.Errorf("Wake = %v, %v", w, ok)
+	}
+	if jobs := s.Next(t0.Add(500 * time.Millisecond)); len(jobs) != 1 {
+		t.Fatalf("first pass did not start after the delay")
+	}
+}
+
+// TestRestoreSkipsFirstPass: an object whose version was multicast before
+// a restart keeps its pass count and gets no second "first" pass; a new
+// version of it does.
+func TestRestoreSkipsFirstPass(t *testing.T) {
+	s := New(testConfig(), t0)
+	a, b := mkObj(t, "a", 5000, "a"), mkObj(t, "b", 5000, "b")
+	s.SetObjects(ch, []manifest.Object{a, b}, true, t0)
+	if !s.Restore(Key{ch, a.ID}, a.Version, 2) {
+		t.Fatal("Restore did not apply")
+	}
+	if s.Restore(Key{ch, b.ID}, b.Version+1, 1) {
+		t.Error("Restore applied to another version")
+	}
+	jobs := s.Next(t0)
+	if len(jobs) != 1 || jobs[0].Object.ID != b.ID {
+		t.Fatalf("jobs = %+v, want only b's first pass", jobs)
+	}
+	s.Done(jobs[0], t0, 1)
+	st, _ := s.Lookup(Key{ch, a.ID})
+	if st.Passes != 2 || st.State != Idle {
+		t.Errorf("restored object = %+v", st)
+	}
+	if known := s.Known(); len(known) != 2 {
+		t.Errorf("Known = %d objects, want 2", len(known))
+	}
+	d := s.Nack(t0.Add(time.Hour), ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version}}, nil)
+	if d[0].Action != Wait {
+		t.Errorf("NACK after restore = %v, want Wait (2 of 3 passes used)", d[0].Action)
+	}
+}
+
+func TestStandbyHasNoFirstPass(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 5000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, false, t0)
+	if jobs := s.Next(t0); len(jobs) != 0 {
+		t.Fatalf("standby scheduler started %d jobs", len(jobs))
+	}
+	if _, ok := s.Wake(); ok {
+		t.Errorf("Wake reported work")
+	}
+	d := s.Nack(t0, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: rl(2, 1)}}, nil)
+	if d[0].Action != Wait {
+		t.Fatalf("decision = %v", d[0].Action)
+	}
+	jobs := s.Next(t0)
+	if len(jobs) != 1 || jobs[0].Pass != 1 || !slices.Equal(jobs[0].Ranges, rl(2, 1)) {
+		t.Errorf("job = %+v, want pass 1 of chunk 2 only", jobs)
+	}
+}
+
+// TestNackDecisions walks every branch of steps 420-450.
+func TestNackDecisions(t *testing.T) {
+	a := mkObj(t, "a", 5000, "a")
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, s *Scheduler)
+		req     Request
+		want    Action
+		wantSt  JobState
+		passes  uint32
+		pooled  int
+		inFight int
+	}{
+		{
+			name:  "425 unknown object",
+			setup: func(t *testing.T, s *Scheduler) {},
+			req:   Request{Object: 12345, Version: 1},
+			want:  NotFound,
+		},
+		{
+			name:   "425 other version",
+			setup:  func(t *testing.T, s *Scheduler) {},
+			req:    Request{Object: a.ID, Version: a.Version + 1},
+			want:   NotFound,
+			wantSt: Pooled,
+			pooled: 1,
+		},
+		{
+			name:   "435 pooled",
+			setup:  func(t *testing.T, s *Scheduler) {},
+			req:    Request{Object: a.ID, Version: a.Version},
+			want:   Wait,
+			wantSt: Pooled,
+			pooled: 1,
+		},
+		{
+			name:    "435 in flight",
+			setup:   func(t *testing.T, s *Scheduler) { s.Next(t0) },
+			req:     Request{Object: a.ID, Version: a.Version},
+			want:    Wait,
+			wantSt:  InFlight,
+			inFight: 1,
+		},
+		{
+			name:   "450 counter below cap",
+			setup:  func(t *testing.T, s *Scheduler) { passOnce(t, s, t0) },
+			req:    Request{Object: a.ID, Version: a.Version},
+			want:   Wait,
+			wantSt: Pooled,
+			passes: 1,
+			pooled: 1,
+		},
+		{
+			name: "445 cap reached",
+			setup: func(t *testing.T, s *Scheduler) {
+				now := t0
+				passOnce(t, s, now)
+				for i := 0; i < 2; i++ {
+					now = now.Add(2 * time.Second)
+					s.Nack(now, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version}}, nil)
+					passOnce(t, s, now)
+				}
+			},
+			req:    Request{Object: a.ID, Version: a.Version},
+			want:   Unicast,
+			wantSt: Idle,
+			passes: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(testConfig(), t0)
+			s.SetObjects(ch, []manifest.Object{a}, true, t0)
+			tt.setup(t, s)
+			now := t0.Add(10 * time.Second)
+			d := s.Nack(now, ch, NackInfo{}, []Request{tt.req}, nil)
+			if len(d) != 1 || d[0].Action != tt.want {
+				t.Fatalf("decision = %+v, want %v", d, tt.want)
+			}
+			if tt.wantSt == 0 {
+				return
+			}
+			st, _ := s.Lookup(Key{ch, a.ID})
+			if st.State != tt.wantSt || st.Passes != tt.passes || d[0].Passes != tt.passes {
+				t.Errorf("state = %v passes=%d (reply %d), want %v passes=%d", st.State, st.Passes, d[0].Passes, tt.wantSt, tt.passes)
+			}
+			inFlight, pooled := s.Load()
+			if pooled != tt.pooled || inFlight != tt.inFight {
+				t.Errorf("load = %d in flight, %d pooled; want %d, %d", inFlight, pooled, tt.inFight, tt.pooled)
+			}
+		})
+	}
+}
+
+// TestHorizonDefersRepair: a receiver whose horizon is behind the end of
+// an object's last pass has that pass in its socket buffer; its NACK gets
+// WAIT and pools nothing. Once its horizon has caught up, the same NACK
+// pools a repair.
+func TestHorizonDefersRepair(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 5000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.Done(s.Next(t0)[0], t0, 7)
+	req := []Request{{Object: a.ID, Version: a.Version}}
+	for _, tt := range []struct {
+		info   NackInfo
+		pooled bool
+	}{
+		{NackInfo{Horizon: 6, HorizonKnown: true}, false},
+		{NackInfo{Horizon: 0, HorizonKnown: false}, true},
+	} {
+		d := s.Nack(t0, ch, tt.info, req, nil)
+		st, _ := s.Lookup(Key{ch, a.ID})
+		if d[0].Action != Wait || (st.State == Pooled) != tt.pooled {
+			t.Errorf("horizon %+v: %v, state %v; want Wait, pooled=%v", tt.info, d[0].Action, st.State, tt.pooled)
+		}
+	}
+	s2 := New(testConfig(), t0)
+	s2.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s2.Done(s2.Next(t0)[0], t0, 7)
+	s2.Nack(t0, ch, NackInfo{Horizon: 7, HorizonKnown: true}, req, nil)
+	if st, _ := s2.Lookup(Key{ch, a.ID}); st.State != Pooled {
+		t.Errorf("horizon caught up: state %v, want pooled", st.State)
+	}
+}
+
+func TestRepairMergesRangesAndWaitsForPeriod(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 100_000, "a") // 100 chunks
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	end := t0.Add(time.Second)
+	j := s.Next(t0)[0]
+	s.Done(j, end, 1)
+
+	// Three receivers NACK different ranges while the object waits.
+	reqs := []chunks.List{rl(3, 2), rl(4, 3, 50, 1), rl(90, 10)}
+	for i, r := range reqs {
+		d := s.Nack(end.Add(time.Duration(i)*100*time.Millisecond), ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: r}}, nil)
+		if d[0].Action != Wait {
+			t.Fatalf("NACK %d: %v", i, d[0].Action)
+		}
+	}
+	if jobs := s.Next(end.Add(999 * time.Millisecond)); len(jobs) != 0 {
+		t.Fatalf("repair started before the multicast period elapsed")
+	}
+	if w, ok := s.Wake(); !ok || !w.Equal(end.Add(time.Second)) {
+		t.Errorf("Wake = %v %v, want %v", w, ok, end.Add(time.Second))
+	}
+	jobs := s.Next(end.Add(time.Second))
+	if len(jobs) != 1 {
+		t.Fatalf("Next = %d jobs", len(jobs))
+	}
+	want := rl(3, 4, 50, 1, 90, 10)
+	if !slices.Equal(jobs[0].Ranges, want) || jobs[0].Pass != 2 || !jobs[0].Repair {
+		t.Errorf("repair job = %+v, want ranges %v pass 2", jobs[0], want)
+	}
+}
+
+// TestMergeWindow: a NACK for an object whose last pass is long past
+// waits for the merge window, and the NACKs of other receivers within it
+// join the same pass.
+func TestMergeWindow(t *testing.T) {
+	cfg := testConfig()
+	cfg.MergeWindow = 200 * time.Millisecond
+	s := New(cfg, t0)
+	a := mkObj(t, "a", 10_000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.Done(s.Next(t0)[0], t0, 1)
+	later := t0.Add(time.Hour)
+	s.Nack(later, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: rl(1, 1)}}, nil)
+	if jobs := s.Next(later.Add(199 * time.Millisecond)); len(jobs) != 0 {
+		t.Fatal("pass started inside the merge window")
+	}
+	s.Nack(later.Add(150*time.Millisecond), ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: rl(5, 2)}}, nil)
+	jobs := s.Next(later.Add(200 * time.Millisecond))
+	if len(jobs) != 1 || !slices.Equal(jobs[0].Ranges, rl(1, 1, 5, 2)) {
+		t.Errorf("jobs = %+v, want one pass of both receivers' ranges", jobs)
+	}
+}
+
+func TestWholeNackWinsOverRanges(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 10_000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.Done(s.Next(t0)[0], t0, 1)
+	s.Nack(t0, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: rl(1, 1)}}, nil)
+	s.Nack(t0, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version}}, nil)
+	s.Nack(t0, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version, Missing: rl(2, 1)}}, nil)
+	j := s.Next(t0.Add(time.Hour))[0]
+	if !slices.Equal(j.Ranges, chunks.Whole(10)) {
+		t.Errorf("ranges = %v, want whole object", j.Ranges)
+	}
+}
+
+func TestManifestChanges(t *testing.T) {
+	s := New(testConfig(), t0)
+	a, b := mkObj(t, "a", 5000, "a"), mkObj(t, "b", 5000, "b")
+	s.SetObjects(ch, []manifest.Object{a, b}, true, t0)
+	jobs := s.Next(t0)
+	s.Done(jobs[0], t0, 1)
+	s.Done(jobs[1], t0, 1)
+
+	a2 := mkObj(t, "a", 6000, "a2")
+	added, changed, removed := s.SetObjects(ch, []manifest.Object{a2}, true, t0)
+	if added != 0 || changed != 1 || removed != 1 {
+		t.Errorf("added, changed, removed = %d, %d, %d; want 0, 1, 1", added, changed, removed)
+	}
+	st, ok := s.Lookup(Key{ch, a.ID})
+	if !ok || st.Passes != 0 || st.State != Pooled || st.Object.Version != a2.Version {
+		t.Errorf("changed object = %+v, want fresh and pooled", st)
+	}
+	if _, ok := s.Lookup(Key{ch, b.ID}); ok {
+		t.Errorf("removed object still known")
+	}
+	if d := s.Nack(t0, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version}}, nil); d[0].Action != NotFound {
+		t.Errorf("NACK for old version = %v, want NotFound", d[0].Action)
+	}
+}
+
+func TestChangeWhileInFlight(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 5000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	old := s.Next(t0)[0]
+	a2 := mkObj(t, "a", 5000, "a2")
+	s.SetObjects(ch, []manifest.Object{a2}, true, t0)
+	// The slot is still taken by the old job.
+	if jobs := s.Next(t0); len(jobs) != 1 {
+		t.Fatalf("MaxJobs=2 with one running: Next = %d jobs", len(jobs))
+	}
+	s.Done(old, t0, 1)
+	st, _ := s.Lookup(Key{ch, a.ID})
+	if st.Passes != 0 || st.State != InFlight {
+		t.Errorf("old job's Done counted for the new version: %+v", st)
+	}
+	if inFlight, _ := s.Load(); inFlight != 1 {
+		t.Errorf("in flight = %d, want 1", inFlight)
+	}
+}
+
+func TestAbortDoesNotCount(t *testing.T) {
+	s := New(testConfig(), t0)
+	a := mkObj(t, "a", 5000, "a")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.Abort(s.Next(t0)[0])
+	st, _ := s.Lookup(Key{ch, a.ID})
+	if st.Passes != 0 || st.State != Idle {
+		t.Errorf("after abort: %+v", st)
+	}
+	if inFlight, _ := s.Load(); inFlight != 0 {
+		t.Errorf("slot not freed")
+	}
+}
+
+func TestRemoveChannel(t *testing.T) {
+	s := New(testConfig(), t0)
+	s.SetObjects(ch, []manifest.Object{mkObj(t, "a", 5000, "a")}, true, t0)
+	s.SetObjects(ch+1, []manifest.Object{mkObj(t, "a", 5000, "a")}, true, t0)
+	s.RemoveChannel(ch)
+	if len(s.Objects(ch)) != 0 || len(s.Objects(ch+1)) != 1 {
+		t.Errorf("RemoveChannel removed the wrong objects")
+	}
+	if jobs := s.Next(t0); len(jobs) != 1 || jobs[0].Key.Channel != ch+1 {
+		t.Errorf("Next after RemoveChannel = %+v", jobs)
+	}
+}
+
+// TestAdaptiveInterval: the interval grows with the number of NACKing
+// receivers so the arrival rate approaches the target, and shrinks, at
+// most by half per window, when the cloud is small.
+func TestAdaptiveInterval(t *testing.T) {
+	cfg := testConfig()
+	cfg.TargetNackRate = 100
+	cfg.MinNackInterval = 100 * time.Millisecond
+	cfg.MaxNackInterval = time.Minute
+	tests := []struct {
+		name      string
+		receivers int
+		want      time.Duration // receivers / target
+		tolerance float64
+	}{
+		{"small cloud stays at minimum", 5, cfg.MinNackInterval, 0.01},
+		{"large cloud", 2000, 20 * time.Second, 0.25},
+		{"huge cloud clamps at maximum", 20000, cfg.MaxNackInterval, 0.01},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(cfg, t0)
+			now := t0
+			// Every receiver NACKs at once at the start (the worst case),
+			// then once per interval it was told, with the ±25% jitter
+			// receivers add; simulate 120 seconds in 10 ms steps and count
+			// arrivals over the last 60.
+			r := rand.New(rand.NewPCG(1, uint64(tt.receivers)))
+			next := make([]time.Time, tt.receivers)
+			follow := make([]time.Duration, tt.receivers)
+			late := 0
+			for step := 0; step < 12000; step++ {
+				now = now.Add(10 * time.Millisecond)
+				for i := range next {
+					if !now.Before(next[i]) {
+						s.Nack(now, ch, NackInfo{Follow: follow[i]}, nil, nil)
+						if step >= 6000 {
+							late++
+						}
+						follow[i] = s.NackInterval(now)
+						next[i] = now.Add(time.Duration(float64(follow[i]) * (0.75 + 0.5*r.Float64())))
+					}
+				}
+			}
+			got := s.NackInterval(now)
+			lo, hi := float64(tt.want)*(1-tt.tolerance), float64(tt.want)*(1+tt.tolerance)
+			if float64(got) < lo || float64(got) > hi {
+				t.Errorf("interval = %v, want %v ±%.0f%%", got, tt.want, tt.tolerance*100)
+			}
+			if tt.receivers == 2000 {
+				if rate := float64(late) / 60; rate > 2*cfg.TargetNackRate || rate < cfg.TargetNackRate/2 {
+					t.Errorf("arrival rate over the last minute = %.1f/s, want within 2x of the target %v", rate, cfg.TargetNackRate)
+				}
+			}
+		})
+	}
+
+	t.Run("shrinks by at most half per window", func(t *testing.T) {
+		s := New(cfg, t0)
+		for i := 0; i < 5000; i++ {
+			s.Nack(t0, ch, NackInfo{}, nil, nil)
+		}
+		big := s.NackInterval(t0.Add(time.Second))
+		next := s.NackInterval(t0.Add(2 * time.Second))
+		if next < big/2 || next >= big {
+			t.Errorf("interval went from %v to %v after one quiet window", big, next)
+		}
+		later := s.NackInterval(t0.Add(time.Hour))
+		if later != cfg.MinNackInterval {
+			t.Errorf("after a quiet hour interval = %v, want %v", later, cfg.MinNackInterval)
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	bad := Config{MaxPasses: 0, MaxJobs: 0, Period: -1, TargetNackRate: 0, MinNackInterval: 0, RateWindow: 0}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"max-passes", "max-jobs", "period", "nack-target-rate", "nack-min-interval", "rate window"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func BenchmarkNack(b *testing.B) {
+	s := New(DefaultConfig(), t0)
+	var objs []manifest.Object
+	for i := 0; i < 10000; i++ {
+		o, _ := manifest.NewObject("c", "f"+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676%26)), 100_000, sha256.Sum256([]byte{byte(i), byte(i >> 8)}), 1400)
+		objs = append(objs, o)
+	}
+	s.SetObjects(ch, objs, false, t0)
+	reqs := make([]Request, 100)
+	for i := range reqs {
+		reqs[i] = Request{Object: objs[i*97%len(objs)].ID, Version: objs[i*97%len(objs)].Version, Missing: rl(1, 3, 10, 2)}
+	}
+	out := make([]Decision, 0, len(reqs))
+	now := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		out = s.Nack(now, ch, NackInfo{}, reqs, out[:0])
+	}
+}

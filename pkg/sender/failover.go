@@ -1,0 +1,272 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nackcast/nackcast/pkg/failover"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/scheduler"
+)
+
+// This file is the runtime around package failover: the backup's liveness
+// checks of the primary, its take-over and hand-back, alerts, and the
+// primary's start-up signal to the backup.
+
+// checkPrimary reports whether the primary answers its health check with
+// SERVING within the timeout, retrying once. Concurrent callers share one
+// check, and a result younger than a tenth of a second is reused: a burst
+// of NACKs costs the primary one health check. assumed is set when the
+// primary did not answer but counts as alive within PrimaryGrace.
+func (s *Sender) checkPrimary(ctx context.Context) (alive, assumed bool) {
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	s.mu.Lock()
+	if time.Since(s.primaryCheckedAt) < 100*time.Millisecond {
+		alive, assumed = s.primaryAlive, s.primaryAssumed
+		s.mu.Unlock()
+		return alive, assumed
+	}
+	s.mu.Unlock()
+	for attempt := 0; attempt < 2 && !alive; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.HealthTimeout)
+		resp, err := healthpb.NewHealthClient(s.peer).Check(cctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		alive = err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}
+	s.mu.Lock()
+	if !alive && time.Since(s.graceFrom) < s.cfg.PrimaryGrace {
+		// A primary starting with us, or reclaiming its role, is getting
+		// ready.
+		alive, assumed = true, true
+	}
+	s.primaryAlive, s.primaryAssumed, s.primaryCheckedAt = alive, assumed, time.Now()
+	s.mu.Unlock()
+	return alive, assumed
+}
+
+// backupNack runs the seed's Figure 5 for a NACK arriving at the backup. It
+// returns a response when the NACK is not to be served by Figure 4.
+func (s *Sender) backupNack(ctx context.Context, req *pb.NackRequest) *pb.NackResponse {
+	s.mu.Lock()
+	step := s.fo.Nack()
+	s.mu.Unlock()
+	switch step {
+	case failover.Serve:
+		return nil
+	case failover.HoldOff:
+		return s.holdOffReply(req)
+	}
+	alive, assumed := s.checkPrimary(ctx)
+	now := s.now()
+	s.mu.Lock()
+	outcome := s.fo.PrimaryChecked(now, req.GetReceiverId(), alive)
+	if outcome == failover.Alert && assumed {
+		// No alert for a primary we only assume alive while it starts.
+		outcome = failover.Disregard
+	}
+	if outcome == failover.TakeOver {
+		s.takeOver(now)
+	}
+	s.mu.Unlock()
+	switch outcome {
+	case failover.TakeOver:
+		s.foLog.Warn("primary is down: backup taking over", "primary", s.cfg.Peer, "receiver", req.GetReceiverId(), "epoch", s.Epoch())
+		s.poke(s.wake)
+		s.poke(s.announce)
+		return nil
+	case failover.ServeNow:
+		return nil
+	case failover.Alert:
+		s.raiseAlert(req)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &pb.NackResponse{
+		Role:          roleProto(s.cfg.Role),
+		Epoch:         s.epoch,
+		SenderId:      s.cfg.ID,
+		State:         s.state,
+		PrimaryActive: true,
+		NextNackAfter: duration(s.sched.NackInterval(now)),
+	}
+}
+
+// holdOffReply answers WAIT for every object while handing back: the
+// primary is about to take the role back and will serve these objects.
+func (s *Sender) holdOffReply(req *pb.NackRequest) *pb.NackResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := &pb.NackResponse{
+		Role:          roleProto(s.cfg.Role),
+		Epoch:         s.epoch,
+		SenderId:      s.cfg.ID,
+		State:         s.state,
+		NextNackAfter: duration(s.sched.NackInterval(s.now())),
+	}
+	for _, o := range req.GetObjects() {
+		resp.Objects = append(resp.Objects, &pb.ObjectReply{ObjectId: o.GetObjectId(), Action: pb.NackAction_NACK_ACTION_WAIT})
+	}
+	s.stats.RepliesWait.Add(uint64(len(resp.Objects)))
+	return resp
+}
+
+// takeOver makes the backup the active sender under a new epoch, with a
+// fresh scheduler: pass counters start from zero and nothing is multicast
+// until NACKs ask for it. Called with s.mu held.
+func (s *Sender) takeOver(now time.Time) {
+	s.takeovers++
+	s.epoch = uint64(now.UnixNano())
+	s.jobSeq = 0
+	s.resetScheduler(now, false)
+	s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
+}
+
+// resetScheduler replaces the scheduler with one that knows the current
+// objects of every channel. Called with s.mu held.
+func (s *Sender) resetScheduler(now time.Time, firstPass bool) {
+	s.sched = scheduler.New(s.cfg.Scheduler, now)
+	for _, ch := range s.channels {
+		s.sched.SetObjects(ch.id, ch.m.Objects, firstPass, now)
+	}
+}
+
+// raiseAlert raises the network alert of step 535.
+func (s *Sender) raiseAlert(req *pb.NackRequest) {
+	msg := fmt.Sprintf("receiver %q NACKed the backup again while the primary %s is alive: it cannot reach the primary", req.GetReceiverId(), s.cfg.Peer)
+	s.foLog.Error("network alert", "receiver", req.GetReceiverId(), "channel", req.GetChannel(), "primary", s.cfg.Peer,
+		"reason", "second NACK to the backup while the primary is alive")
+	s.alerts.Raise(&pb.Alert{
+		Time:       timestamppb.New(s.now()),
+		Kind:       pb.AlertKind_ALERT_KIND_NETWORK,
+		Source:     s.cfg.ID,
+		ReceiverId: req.GetReceiverId(),
+		Channel:    req.GetChannel(),
+		Message:    msg,
+	})
+}
+
+// Reclaim applies the primary's signal to this backup (steps 515-520).
+func (s *Sender) Reclaim(req *pb.ReclaimRequest) (*pb.ReclaimResponse, error) {
+	if s.cfg.Role != Backup {
+		return nil, fmt.Errorf("reclaim sent to a primary: %w", errInvalid)
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inFlight, _ := s.sched.Load()
+	before, _ := s.fo.State()
+	st := s.fo.Reclaim(now, inFlight)
+	s.applyBackupState(st, now)
+	if before != failover.Standby {
+		s.foLog.Info("primary reclaimed the sender role", "primary", req.GetPrimaryId(), "jobs_in_hand", inFlight, "state", st)
+	}
+	return &pb.ReclaimResponse{State: s.state, JobsInFlight: uint32(inFlight), Epoch: s.epoch}, nil
+}
+
+// applyBackupState mirrors the failover core's state in the sender's.
+// Called with s.mu held.
+func (s *Sender) applyBackupState(st failover.State, now time.Time) {
+	switch st {
+	case failover.Active:
+		s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
+	case failover.HandingBack:
+		s.setState(pb.SenderState_SENDER_STATE_HANDING_BACK)
+	case failover.Standby:
+		if s.state != pb.SenderState_SENDER_STATE_STANDBY {
+			s.graceFrom = time.Now()
+			s.resetScheduler(now, false)
+			s.foLog.Info("backup standing by")
+		}
+		s.setState(pb.SenderState_SENDER_STATE_STANDBY)
+	}
+}
+
+// jobsDrained is called by the transmitter after each job ends: a
+// handing-back backup whose last job ended stands by. Called with s.mu held.
+func (s *Sender) jobsDrained(now time.Time) {
+	if s.fo == nil {
+		return
+	}
+	if inFlight, _ := s.sched.Load(); inFlight == 0 {
+		s.applyBackupState(s.fo.JobsDrained(now), now)
+	}
+}
+
+// watchPrimary is the active backup's periodic check of the primary: a
+// primary seen serving again is taken as its signal (¶39).
+func (s *Sender) watchPrimary(ctx context.Context) {
+	t := time.NewTicker(s.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		st, _ := s.fo.State()
+		s.mu.Unlock()
+		if st != failover.Active {
+			continue
+		}
+		serving, assumed := s.checkPrimary(ctx)
+		serving = serving && !assumed
+		now := s.now()
+		s.mu.Lock()
+		inFlight, _ := s.sched.Load()
+		next := s.fo.PeriodicCheck(now, serving, inFlight)
+		s.applyBackupState(next, now)
+		s.mu.Unlock()
+		if next != failover.Active {
+			s.foLog.Info("primary is serving again: backup handing back", "primary", s.cfg.Peer, "state", next)
+		}
+	}
+}
+
+// signalBackup is the primary's start-up (¶40): signal the backup and, if
+// it is active, wait for it to finish its jobs, at most MaxHandoverWait.
+func (s *Sender) signalBackup(ctx context.Context) {
+	start := time.Now()
+	c := pb.NewSenderServiceClient(s.peer)
+	waitedForBackup := false
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.HealthTimeout)
+		resp, err := c.Reclaim(cctx, &pb.ReclaimRequest{PrimaryId: s.cfg.ID, PrimaryEpoch: s.Epoch()})
+		cancel()
+		st := failover.Standby
+		switch resp.GetState() {
+		case pb.SenderState_SENDER_STATE_ACTIVE:
+			st = failover.Active
+		case pb.SenderState_SENDER_STATE_HANDING_BACK:
+			st = failover.HandingBack
+		}
+		waited := time.Since(start)
+		switch failover.Startup(err == nil, st, waited, s.cfg.MaxHandoverWait) {
+		case failover.StartNow:
+			switch {
+			case err != nil:
+				s.foLog.Info("backup did not answer the start-up signal; starting", "backup", s.cfg.Peer, "error", err)
+			case waitedForBackup:
+				s.foLog.Info("backup handed the role back; starting", "backup", s.cfg.Peer, "waited", waited.Round(time.Millisecond))
+			}
+			return
+		case failover.StartAnyway:
+			s.foLog.Warn("backup still busy after the longest wait; starting anyway", "backup", s.cfg.Peer, "waited", waited.Round(time.Millisecond), "jobs", resp.GetJobsInFlight())
+			return
+		}
+		if !waitedForBackup {
+			s.foLog.Info("backup is active; waiting for it to finish its jobs", "backup", s.cfg.Peer, "jobs", resp.GetJobsInFlight())
+		}
+		waitedForBackup = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

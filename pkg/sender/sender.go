@@ -1,0 +1,546 @@
+// Package sender runs a nackcast sender (the seed's content engine sender,
+// Fig. 2 and Fig. 4): it scans channels in its origin directory into
+// manifests, multicasts their objects with a paced transmitter driven by
+// the scheduler, and answers NACKs, manifest fetches and unicast pulls over
+// gRPC. The decisions live in package scheduler; this package owns the
+// sockets, files, goroutines and clock around it.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+
+	"github.com/nackcast/nackcast/pkg/alerts"
+	"github.com/nackcast/nackcast/pkg/failover"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/ratectl"
+	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/scheduler"
+)
+
+// Sentinel errors, mapped to gRPC codes by the service.
+var (
+	ErrUnknownChannel = errors.New("unknown channel")
+	ErrUnknownObject  = errors.New("unknown object")
+	ErrVersion        = errors.New("object version differs from the sender's")
+	ErrChanged        = errors.New("object changed on the origin since the manifest was built")
+	ErrNotReady       = errors.New("sender not ready")
+)
+
+// Counters are a sender's cumulative counters.
+type Counters struct {
+	PacketsSent     atomic.Uint64
+	BytesSent       atomic.Uint64
+	DataBytesSent   atomic.Uint64
+	Passes          atomic.Uint64
+	RepairPasses    atomic.Uint64
+	Nacks           atomic.Uint64
+	RepliesWait     atomic.Uint64
+	RepliesUnicast  atomic.Uint64
+	RepliesNotFound atomic.Uint64
+	Pulls           atomic.Uint64
+	PullBytes       atomic.Uint64
+	JobsAborted     atomic.Uint64
+}
+
+// channel is one channel's current manifest and the identity of each
+// object's file when it was hashed.
+type channel struct {
+	name  string
+	id    uint32
+	dir   string
+	m     *manifest.Manifest
+	proto *pb.Manifest
+	files map[string]manifest.FileIdentity
+}
+
+// Sender is a running sender.
+type Sender struct {
+	cfg     Config
+	log     hclog.Logger
+	txLog   hclog.Logger // the transmitter's
+	foLog   hclog.Logger // failover's
+	now     func() time.Time
+	scanner *manifest.Scanner
+	stats   Counters
+
+	mu         sync.Mutex
+	sched      *scheduler.Scheduler
+	channels   map[string]*channel
+	byID       map[uint32]*channel
+	epoch      uint64
+	jobSeq     uint64 // jobs finished in this epoch (END sequence numbers)
+	state      pb.SenderState
+	stateSince time.Time
+	ready      bool
+
+	// Failover: the other sender, the backup's Fig. 5 core (nil on a
+	// primary), the backup's view of the primary, alerts.
+	peer             *grpc.ClientConn
+	fo               *failover.Backup
+	checkMu          sync.Mutex
+	primaryAlive     bool
+	primaryAssumed   bool
+	primaryCheckedAt time.Time
+	graceFrom        time.Time
+	takeovers        uint64
+	alerts           alerts.Log
+
+	// rateCtl adapts the pacing rate to receivers' overrun reports (nil
+	// when unpaced or not adaptive); limiter is the transmitter's pacer.
+	rateCtl *ratectl.Controller
+	limiter *rate.Limiter
+
+	// restored holds a primary's pass records from its previous run until
+	// each channel's first scan applies them; passesDirty says the records
+	// changed since they were saved.
+	restored    map[string]map[uint64]passEntry
+	passesDirty bool
+
+	scanMu sync.Mutex // one scan at a time
+
+	wake     chan struct{} // transmitter: new work
+	rescan   chan struct{} // scanner: rescan now
+	announce chan struct{} // transmitter: announce now
+	readyCh  chan struct{}
+}
+
+// Option changes how a Sender is built; for tests.
+type Option func(*Sender)
+
+// WithClock injects the clock.
+func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
+
+// New validates cfg and returns a sender that is not yet running.
+func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sender config: %w", err)
+	}
+	scanner, err := manifest.NewScanner(uint32(cfg.ChunkSize))
+	if err != nil {
+		return nil, err
+	}
+	s := &Sender{
+		cfg:      cfg,
+		log:      log,
+		txLog:    log.Named("tx"),
+		foLog:    log.Named("failover"),
+		now:      time.Now,
+		scanner:  scanner,
+		channels: make(map[string]*channel),
+		byID:     make(map[uint32]*channel),
+		state:    pb.SenderState_SENDER_STATE_STARTING,
+		wake:     make(chan struct{}, 1),
+		rescan:   make(chan struct{}, 1),
+		announce: make(chan struct{}, 1),
+		readyCh:  make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	now := s.now()
+	s.stateSince = now
+	s.epoch = uint64(now.UnixNano())
+	s.sched = scheduler.New(cfg.Scheduler, now)
+	if cfg.Role == Backup {
+		s.fo = failover.NewBackup(cfg.Failover, now)
+		s.graceFrom = time.Now()
+	}
+	s.restored = s.loadPasses()
+	if cfg.Rate > 0 && cfg.AdaptiveRate {
+		s.rateCtl = ratectl.New(ratectl.DefaultConfig(float64(cfg.Rate)), now)
+	}
+	if cfg.Peer != "" {
+		if s.peer, err = rpc.Dial(cfg.Peer); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Stats returns the sender's counters.
+func (s *Sender) Stats() *Counters { return &s.stats }
+
+// Epoch returns the sender's current epoch.
+func (s *Sender) Epoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// Ready is closed once the first scan is done and the data plane is up.
+func (s *Sender) Ready() <-chan struct{} { return s.readyCh }
+
+// Run scans the origin, opens the multicast socket and runs the
+// transmitter until ctx is done.
+func (s *Sender) Run(ctx context.Context) error {
+	tx, err := newTransmitter(s)
+	if err != nil {
+		return err
+	}
+	defer tx.close()
+	if s.peer != nil {
+		defer s.peer.Close()
+	}
+	if err := s.scanAll(ctx); err != nil {
+		return err
+	}
+	if s.cfg.Role == Primary && s.peer != nil {
+		s.signalBackup(ctx)
+	}
+	s.mu.Lock()
+	s.ready = true
+	if s.cfg.Role == Backup {
+		s.setState(pb.SenderState_SENDER_STATE_STANDBY)
+	} else {
+		s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
+	}
+	s.mu.Unlock()
+	close(s.readyCh)
+	s.log.Info("sender ready", "id", s.cfg.ID, "role", s.cfg.Role, "epoch", s.epoch,
+		"group", s.cfg.Multicast.GroupAddr(), "interface", s.cfg.Multicast.Interface, "ttl", s.cfg.Multicast.TTL,
+		"rate", s.cfg.Rate, "chunk_size", s.cfg.ChunkSize, "channels", len(s.channels))
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.scanLoop(ctx)
+	}()
+	if s.fo != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watchPrimary(ctx)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.persistLoop(ctx)
+	}()
+	err = tx.run(ctx)
+	wg.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Sender) setState(st pb.SenderState) {
+	if s.state != st {
+		s.state = st
+		s.stateSince = s.now()
+	}
+}
+
+func (s *Sender) scanLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RescanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.rescan:
+		}
+		if err := s.scanAll(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("origin scan failed", "error", err)
+		}
+	}
+}
+
+// Rescan asks for a rescan of the origin as soon as possible.
+func (s *Sender) Rescan() {
+	select {
+	case s.rescan <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sender) poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// channelNames returns the configured channels, or every subdirectory of
+// the origin with a valid channel name.
+func (s *Sender) channelNames() ([]string, error) {
+	if len(s.cfg.Channels) > 0 {
+		return s.cfg.Channels, nil
+	}
+	entries, err := os.ReadDir(s.cfg.OriginDir)
+	if err != nil {
+		return nil, fmt.Errorf("list origin %s: %w", s.cfg.OriginDir, err)
+	}
+	var names []string
+	seen := map[uint32]string{}
+	for _, e := range entries {
+		if !e.IsDir() || manifest.ValidateChannelName(e.Name()) != nil {
+			continue
+		}
+		id := manifest.ChannelID(e.Name())
+		if other, dup := seen[id]; dup {
+			s.log.Warn("channel id collision; skipping channel", "channel", e.Name(), "other", other)
+			continue
+		}
+		seen[id] = e.Name()
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// scanAll rescans every channel and applies the changes: new and changed
+// objects enter the scheduler (with a first pass when this sender is
+// active), removed ones leave it.
+func (s *Sender) scanAll(ctx context.Context) error {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	names, err := s.channelNames()
+	if err != nil {
+		return err
+	}
+	live := make(map[string]bool, len(names))
+	for _, name := range names {
+		live[name] = true
+		if err := s.scanChannel(ctx, name); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for name, ch := range s.channels {
+		if !live[name] {
+			s.sched.RemoveChannel(ch.id)
+			delete(s.channels, name)
+			delete(s.byID, ch.id)
+			s.log.Info("channel removed", "channel", name)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// scanChannel scans one channel's directory and applies the result.
+// Called with s.scanMu held, so that an older scan never overwrites a
+// newer one.
+func (s *Sender) scanChannel(ctx context.Context, name string) error {
+	dir := filepath.Join(s.cfg.OriginDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("channel %s: %w", name, err)
+	}
+	res, err := s.scanner.Scan(ctx, dir, name, s.now())
+	if err != nil {
+		return err
+	}
+	for _, sk := range res.Skipped {
+		s.log.Debug("origin file skipped", "channel", name, "path", sk.Path, "reason", sk.Reason)
+	}
+	s.apply(name, dir, res)
+	return nil
+}
+
+func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.channels[name]
+	if cur != nil && cur.m.Version == res.Manifest.Version {
+		cur.files = res.Files // identities may change without content changes
+		return
+	}
+	ch := &channel{
+		name:  name,
+		id:    res.Manifest.ChannelID,
+		dir:   dir,
+		m:     res.Manifest,
+		proto: res.Manifest.Proto(),
+		files: res.Files,
+	}
+	s.channels[name] = ch
+	s.byID[ch.id] = ch
+	// Step 400: a primary multicasts new objects without being asked; so
+	// does an active backup. A backup standing by waits for NACKs.
+	firstPass := s.cfg.Role == Primary || s.state == pb.SenderState_SENDER_STATE_ACTIVE
+	added, changed, removed := s.sched.SetObjects(ch.id, res.Manifest.Objects, firstPass, s.now())
+	s.restorePasses(ch)
+	s.passesDirty = true
+	s.log.Info("channel manifest", "channel", name, "version", fmt.Sprintf("%016x", ch.m.Version),
+		"objects", len(ch.m.Objects), "bytes", ch.m.TotalBytes(), "added", added, "changed", changed, "removed", removed, "hashed", res.Hashed)
+	s.poke(s.wake)
+	s.poke(s.announce)
+}
+
+// lookup returns a channel by name.
+func (s *Sender) lookup(name string) (*channel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready {
+		return nil, ErrNotReady
+	}
+	ch, ok := s.channels[name]
+	if !ok {
+		return nil, fmt.Errorf("channel %q: %w", name, ErrUnknownChannel)
+	}
+	return ch, nil
+}
+
+// channelList returns the channels sorted by name.
+func (s *Sender) channelList() []*channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*channel, 0, len(s.channels))
+	for _, ch := range s.channels {
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// openObject opens the origin file of obj and checks that it is still the
+// file the manifest was built from.
+func (s *Sender) openObject(ch *channel, obj *manifest.Object) (*os.File, error) {
+	s.mu.Lock()
+	want, ok := ch.files[obj.Path]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: %w", ch.name, obj.Path, ErrChanged)
+	}
+	f, err := os.Open(filepath.Join(ch.dir, filepath.FromSlash(obj.Path)))
+	if err != nil {
+		s.Rescan()
+		return nil, fmt.Errorf("%s/%s: %w: %w", ch.name, obj.Path, ErrChanged, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !manifest.IdentityOf(fi).Equal(want) {
+		f.Close()
+		s.Rescan()
+		return nil, fmt.Errorf("%s/%s: %w", ch.name, obj.Path, ErrChanged)
+	}
+	return f, nil
+}
+
+// Status returns a snapshot of the sender's state.
+func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inFlight, pooled := s.sched.Load()
+	st := &pb.SenderStatus{
+		SenderId:     s.cfg.ID,
+		Role:         roleProto(s.cfg.Role),
+		State:        s.state,
+		Epoch:        s.epoch,
+		StateSince:   timestamp(s.stateSince),
+		NackRate:     s.sched.NackRate(now),
+		NackInterval: duration(s.sched.NackInterval(now)),
+		JobsInFlight: uint32(inFlight),
+		JobsPooled:   uint32(pooled),
+		Takeovers:    s.takeovers,
+		Rate:         s.currentRate(now),
+		RateDecreases: func() uint64 {
+			if s.rateCtl == nil {
+				return 0
+			}
+			return s.rateCtl.Decreases()
+		}(),
+		Counters: &pb.SenderCounters{
+			PacketsSent:     s.stats.PacketsSent.Load(),
+			BytesSent:       s.stats.BytesSent.Load(),
+			DataBytesSent:   s.stats.DataBytesSent.Load(),
+			Passes:          s.stats.Passes.Load(),
+			RepairPasses:    s.stats.RepairPasses.Load(),
+			Nacks:           s.stats.Nacks.Load(),
+			RepliesWait:     s.stats.RepliesWait.Load(),
+			RepliesUnicast:  s.stats.RepliesUnicast.Load(),
+			RepliesNotFound: s.stats.RepliesNotFound.Load(),
+			Pulls:           s.stats.Pulls.Load(),
+			PullBytes:       s.stats.PullBytes.Load(),
+		},
+	}
+	st.Alerts, st.RecentAlerts = s.alerts.Snapshot()
+	if s.fo != nil {
+		st.Primary = s.cfg.Peer
+		st.PrimaryAlive = s.primaryAlive
+		if !s.primaryCheckedAt.IsZero() {
+			st.PrimaryCheckedAt = timestamp(s.primaryCheckedAt)
+		}
+	}
+	names := make([]string, 0, len(s.channels))
+	for n := range s.channels {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ch := s.channels[n]
+		cs := &pb.SenderChannelStatus{
+			Channel:         ch.name,
+			ChannelId:       ch.id,
+			ManifestVersion: ch.m.Version,
+			ObjectCount:     uint32(len(ch.m.Objects)),
+			TotalBytes:      ch.m.TotalBytes(),
+		}
+		if includeObjects {
+			for _, o := range ch.m.Objects {
+				os, _ := s.sched.Lookup(scheduler.Key{Channel: ch.id, Object: o.ID})
+				cs.Objects = append(cs.Objects, &pb.SenderObjectStatus{
+					ObjectId: o.ID,
+					Path:     o.Path,
+					Size:     o.Size,
+					Passes:   os.Passes,
+					State:    jobStateProto(os.State),
+				})
+			}
+		}
+		st.Channels = append(st.Channels, cs)
+	}
+	return st
+}
+
+// currentRate returns the pacing rate now (0 when unpaced). Called with
+// s.mu held.
+func (s *Sender) currentRate(now time.Time) float64 {
+	if s.rateCtl != nil {
+		return s.rateCtl.Rate(now)
+	}
+	return float64(s.cfg.Rate)
+}
+
+// adaptRate folds a receiver's overrun report into the rate and applies
+// the result to the pacer. Called with s.mu held.
+func (s *Sender) adaptRate(now time.Time, received, drops uint64, readRate float64) {
+	if s.rateCtl == nil {
+		return
+	}
+	before := s.rateCtl.Decreases()
+	r := s.rateCtl.Report(now, received, drops, readRate)
+	if s.rateCtl.Decreases() != before {
+		s.txLog.Info("receivers overrun: lowering the rate", "rate", int64(r), "dropped", drops, "received", received)
+	}
+	s.applyRate(r)
+}
+
+// applyRate sets the pacer's rate when it moved by more than 1%. Called
+// with s.mu held.
+func (s *Sender) applyRate(r float64) {
+	if s.limiter == nil {
+		return
+	}
+	cur := float64(s.limiter.Limit())
+	if cur == 0 || r < cur*0.99 || r > cur*1.01 {
+		s.limiter.SetLimit(rate.Limit(r))
+	}
+}

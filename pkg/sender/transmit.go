@@ -1,0 +1,412 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/scheduler"
+	"github.com/nackcast/nackcast/pkg/vecio"
+	"github.com/nackcast/nackcast/pkg/wire"
+)
+
+// transmitter is the data plane loop: it starts the jobs the scheduler
+// hands out, round-robins batches of DATA packets among them under one
+// shared pacer, sends END when a job finishes, and announces manifests.
+type transmitter struct {
+	s       *Sender
+	sock    *mcast.Sender
+	limiter *rate.Limiter
+	active  []*jobRunner
+	rr      int
+
+	// frame holds one batch of DATA packets back to back, each in a slot of
+	// HeaderLen+ChunkSize bytes; iov points at their payload slots.
+	frame  []byte
+	iov    [][]byte
+	vec    vecio.Vec
+	ctrl   []byte
+	ctrlDg [][][]byte
+
+	ends         []pendingEnd
+	nextAnnounce time.Time
+	rateAt       time.Time // last adaptive rate update
+}
+
+type pendingEnd struct {
+	due time.Time
+	pkt []byte
+}
+
+// jobRunner walks the chunk ranges of one job.
+type jobRunner struct {
+	job       scheduler.Job
+	ch        *channel
+	f         *os.File
+	ri        int    // index of the current range
+	next      uint32 // next chunk to send
+	lastChunk uint32 // last chunk put in the frame
+	hdr       wire.Header
+}
+
+func (r *jobRunner) done() bool { return r.ri >= len(r.job.Ranges) }
+
+func newTransmitter(s *Sender) (*transmitter, error) {
+	sock, err := mcast.NewSender(s.cfg.Multicast)
+	if err != nil {
+		return nil, fmt.Errorf("multicast sender: %w", err)
+	}
+	t := &transmitter{
+		s:      s,
+		sock:   sock,
+		frame:  make([]byte, mcast.MaxSegments*(wire.HeaderLen+s.cfg.ChunkSize)),
+		iov:    make([][]byte, 0, mcast.MaxSegments),
+		ctrl:   make([]byte, 0, wire.HeaderLen+wire.AnnounceFixedLen+wire.MaxChannelName),
+		ctrlDg: make([][][]byte, 1),
+	}
+	if s.cfg.Rate > 0 {
+		// A bucket of 2 ms of traffic (at least two batches): fine-grained
+		// enough not to overrun receivers' socket buffers, coarse enough
+		// that the transmitter sleeps a few hundred times a second rather
+		// than once per batch (timer granularity caps the rate otherwise).
+		batch := mcast.MaxSegments * (s.cfg.ChunkSize + wire.HeaderLen)
+		burst := max(2*batch, int(s.cfg.Rate/500))
+		t.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), burst)
+		s.mu.Lock()
+		s.limiter = t.limiter
+		s.mu.Unlock()
+	}
+	s.txLog.Info("multicast transmitter", "gso", sock.GSO())
+	return t, nil
+}
+
+func (t *transmitter) close() {
+	for _, r := range t.active {
+		r.f.Close()
+	}
+	t.sock.Close()
+}
+
+func (t *transmitter) run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := t.s.now()
+		active := t.startJobs(now)
+		if err := t.sendControl(ctx, now, active); err != nil {
+			return err
+		}
+		if len(t.active) == 0 {
+			t.idle(ctx, timer, now, active)
+			continue
+		}
+		t.rr %= len(t.active)
+		r := t.active[t.rr]
+		if err := t.sendBatch(ctx, r); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, errSocket) {
+				return err
+			}
+			t.s.txLog.Warn("multicast job aborted", "channel", r.ch.name, "path", r.job.Object.Path, "error", err)
+			t.s.stats.JobsAborted.Add(1)
+			t.remove(r, 0)
+			continue
+		}
+		if r.done() {
+			if err := t.finish(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
+		t.rr++
+	}
+}
+
+// idle waits for new work: a NACK, a manifest change, the scheduler's next
+// eligible job, the next announce or END repeat.
+func (t *transmitter) idle(ctx context.Context, timer *time.Timer, now time.Time, active bool) {
+	next := now.Add(time.Second)
+	if active {
+		next = t.nextAnnounce
+	}
+	t.s.mu.Lock()
+	if w, ok := t.s.sched.Wake(); ok && w.Before(next) {
+		next = w
+	}
+	t.s.mu.Unlock()
+	for _, e := range t.ends {
+		if e.due.Before(next) {
+			next = e.due
+		}
+	}
+	timer.Reset(max(next.Sub(now), 0))
+	select {
+	case <-ctx.Done():
+	case <-t.s.wake:
+	case <-t.s.announce:
+		t.nextAnnounce = time.Time{}
+	case <-timer.C:
+	}
+	if !timer.Stop() {
+		select {
+		case <-timer.C:
+		default:
+		}
+	}
+}
+
+// startJobs asks the scheduler for jobs and opens their files. It returns
+// whether the sender is active; a sender that is not active starts nothing.
+func (t *transmitter) startJobs(now time.Time) bool {
+	t.s.mu.Lock()
+	if t.s.state != pb.SenderState_SENDER_STATE_ACTIVE {
+		t.s.mu.Unlock()
+		return false
+	}
+	jobs := t.s.sched.Next(now)
+	chans := make([]*channel, len(jobs))
+	for i, j := range jobs {
+		chans[i] = t.s.byID[j.Key.Channel]
+	}
+	epoch := t.s.epoch
+	t.s.mu.Unlock()
+	for i, j := range jobs {
+		ch := chans[i]
+		if ch == nil {
+			t.abort(j)
+			continue
+		}
+		f, err := t.s.openObject(ch, &j.Object)
+		if err != nil {
+			t.s.txLog.Warn("cannot start multicast job", "channel", ch.name, "path", j.Object.Path, "error", err)
+			t.s.stats.JobsAborted.Add(1)
+			t.abort(j)
+			continue
+		}
+		r := &jobRunner{job: j, ch: ch, f: f}
+		if len(j.Ranges) > 0 {
+			r.next = j.Ranges[0].First
+		}
+		r.hdr = wire.Header{
+			Flags:      t.flags(j.Repair),
+			Epoch:      epoch,
+			Channel:    ch.id,
+			Object:     j.Object.ID,
+			ObjVersion: j.Object.Version,
+		}
+		t.active = append(t.active, r)
+		t.s.txLog.Debug("multicast job started", "channel", ch.name, "path", j.Object.Path, "pass", j.Pass, "chunks", j.Ranges.Len())
+	}
+	return true
+}
+
+func (t *transmitter) flags(repair bool) wire.Flags {
+	var f wire.Flags
+	if t.s.cfg.Role == Backup {
+		f |= wire.FlagBackup
+	}
+	if repair {
+		f |= wire.FlagRepair
+	}
+	return f
+}
+
+func (t *transmitter) abort(j scheduler.Job) {
+	t.s.mu.Lock()
+	t.s.sched.Abort(j)
+	t.s.mu.Unlock()
+}
+
+var errSocket = errors.New("multicast socket failed")
+
+// sendBatch sends the next batch of r's job as DATA packets, paced: the
+// chunks are read from the file straight into their packets' payload
+// slots (one preadv per run of consecutive chunks) and the packets go out
+// back to back in one send (one system call with UDP segmentation
+// offload). A batch ends at the end of the object, so only its last
+// packet can be shorter than the others.
+func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
+	k, data, err := t.fill(r)
+	if err != nil || k == 0 {
+		return err
+	}
+	seg := wire.HeaderLen + int(r.job.Object.ChunkSize)
+	size := (k-1)*seg + wire.HeaderLen + r.job.Object.ChunkLen(r.lastChunk)
+	if err := t.pace(ctx, size); err != nil {
+		return err
+	}
+	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
+		return fmt.Errorf("%w: %w", errSocket, err)
+	}
+	t.s.stats.PacketsSent.Add(uint64(k))
+	t.s.stats.BytesSent.Add(uint64(size))
+	t.s.stats.DataBytesSent.Add(uint64(data))
+	return nil
+}
+
+// fill lays the next packets of r's job into the frame and returns how
+// many, with their content bytes. It does not allocate.
+func (t *transmitter) fill(r *jobRunner) (k, data int, err error) {
+	obj := &r.job.Object
+	seg := wire.HeaderLen + int(obj.ChunkSize)
+	maxK := min(mcast.MaxSegments, mcast.MaxSegmentBytes/seg, len(t.frame)/seg)
+	for k < maxK && !r.done() {
+		rg := r.job.Ranges[r.ri]
+		end := uint32(rg.End())
+		n := min(uint32(maxK-k), end-r.next)
+		t.iov = t.iov[:0]
+		for i := uint32(0); i < n; i++ {
+			idx := r.next + i
+			l := obj.ChunkLen(idx)
+			slot := t.frame[(k+int(i))*seg:]
+			r.hdr.Type = wire.TypeData
+			r.hdr.Chunk = idx
+			r.hdr.PayloadLen = uint16(l)
+			wire.PutHeader(slot, &r.hdr)
+			t.iov = append(t.iov, slot[wire.HeaderLen:wire.HeaderLen+l])
+			data += l
+		}
+		if _, err := t.vec.ReadAt(r.f, t.iov, obj.Offset(r.next)); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, 0, fmt.Errorf("origin file shrank: %w", ErrChanged)
+			}
+			return 0, 0, err
+		}
+		k += int(n)
+		r.lastChunk = r.next + n - 1
+		r.next += n
+		if r.next >= end {
+			r.ri++
+			if !r.done() {
+				r.next = r.job.Ranges[r.ri].First
+			}
+		}
+	}
+	return k, data, nil
+}
+
+func (t *transmitter) pace(ctx context.Context, n int) error {
+	if t.limiter == nil {
+		return nil
+	}
+	if now := time.Now(); now.Sub(t.rateAt) >= 100*time.Millisecond {
+		// Let the adaptive rate grow back while no overrun is reported.
+		t.rateAt = now
+		t.s.mu.Lock()
+		if t.s.rateCtl != nil {
+			t.s.applyRate(t.s.rateCtl.Rate(t.s.now()))
+		}
+		t.s.mu.Unlock()
+	}
+	return t.limiter.WaitN(ctx, min(n, t.limiter.Burst()))
+}
+
+// finish sends the END of a completed job, schedules its repeats, and
+// tells the scheduler that the pass is done.
+func (t *transmitter) finish(ctx context.Context, r *jobRunner) error {
+	t.s.mu.Lock()
+	t.s.jobSeq++
+	seq := t.s.jobSeq
+	t.s.mu.Unlock()
+	pkt := wire.AppendEnd(nil, r.hdr, wire.End{ChunkCount: r.job.Object.Chunks, Pass: r.job.Pass, Size: r.job.Object.Size, Seq: seq})
+	if err := t.sendCtrl(ctx, pkt); err != nil {
+		return err
+	}
+	now := t.s.now()
+	for i := 1; i < t.s.cfg.EndRepeats; i++ {
+		t.ends = append(t.ends, pendingEnd{due: now.Add(time.Duration(i) * t.s.cfg.EndSpacing), pkt: pkt})
+	}
+	t.remove(r, seq)
+	t.s.stats.Passes.Add(1)
+	if r.job.Repair {
+		t.s.stats.RepairPasses.Add(1)
+	}
+	t.s.txLog.Debug("multicast job done", "channel", r.ch.name, "path", r.job.Object.Path, "pass", r.job.Pass)
+	return nil
+}
+
+// remove drops r from the active jobs. A job that finished has its END's
+// sequence number seq and its pass counts; an aborted one has seq 0.
+func (t *transmitter) remove(r *jobRunner, seq uint64) {
+	r.f.Close()
+	for i, a := range t.active {
+		if a == r {
+			t.active = append(t.active[:i], t.active[i+1:]...)
+			break
+		}
+	}
+	t.s.mu.Lock()
+	if seq > 0 {
+		t.s.sched.Done(r.job, t.s.now(), seq)
+		t.s.passesDirty = true
+	} else {
+		t.s.sched.Abort(r.job)
+	}
+	t.s.jobsDrained(t.s.now())
+	t.s.mu.Unlock()
+}
+
+// sendControl sends END repeats that are due and, when active, the
+// periodic ANNOUNCE of every channel.
+func (t *transmitter) sendControl(ctx context.Context, now time.Time, active bool) error {
+	kept := t.ends[:0]
+	for _, e := range t.ends {
+		if e.due.After(now) {
+			kept = append(kept, e)
+			continue
+		}
+		if err := t.sendCtrl(ctx, e.pkt); err != nil {
+			return err
+		}
+	}
+	clear(t.ends[len(kept):])
+	t.ends = kept
+	select {
+	case <-t.s.announce:
+		t.nextAnnounce = time.Time{}
+	default:
+	}
+	if !active || now.Before(t.nextAnnounce) {
+		return nil
+	}
+	t.nextAnnounce = now.Add(t.s.cfg.AnnounceInterval)
+	t.s.mu.Lock()
+	epoch, seq := t.s.epoch, t.s.jobSeq
+	t.s.mu.Unlock()
+	for _, ch := range t.s.channelList() {
+		h := wire.Header{Flags: t.flags(false), Epoch: epoch, Channel: ch.id}
+		pkt, err := wire.AppendAnnounce(t.ctrl[:0], h, wire.Announce{ManifestVersion: ch.m.Version, ObjectCount: uint32(len(ch.m.Objects)), Seq: seq, Name: []byte(ch.name)})
+		if err != nil {
+			return err
+		}
+		if err := t.sendCtrl(ctx, pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *transmitter) sendCtrl(ctx context.Context, pkt []byte) error {
+	if err := t.pace(ctx, len(pkt)); err != nil {
+		return err
+	}
+	t.ctrlDg[0] = [][]byte{pkt}
+	if _, err := t.sock.Send(t.ctrlDg); err != nil {
+		return fmt.Errorf("%w: %w", errSocket, err)
+	}
+	t.s.stats.PacketsSent.Add(1)
+	t.s.stats.BytesSent.Add(uint64(len(pkt)))
+	return nil
+}

@@ -1,0 +1,570 @@
+// Package store keeps a receiver's content on disk (seed Fig. 3, "content
+// 320") so that a file under its final name is always whole and verified.
+//
+// Layout under the data directory:
+//
+//	<channel>/<path>                                  verified objects
+//	.nackcast/partial/<channel>/<id>-<version>.part   chunks of a partial object
+//	.nackcast/partial/<channel>/<id>-<version>.bitmap which chunks are durable
+//	.nackcast/manifests/<channel>.pb                  last manifest fetched
+//	.nackcast/lock                                    one receiver per directory
+//
+// A partial object is written with pwrite into a sparse file outside the
+// final path. Its bitmap is persisted only after the data file is synced, so
+// a persisted bitmap never claims a chunk that is not on disk and a restarted
+// receiver resumes from it. Completion is: SHA-256 of the bytes on disk
+// verified, fsync, rename to the final path, fsync of the directory.
+//
+// Every path is opened through an os.Root, so no manifest path and no
+// symlink planted in the data directory can reach outside it.
+package store
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/nackcast/nackcast/pkg/chunks"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/vecio"
+)
+
+// Sentinel errors.
+var (
+	// ErrVerify reports content whose SHA-256 does not match the manifest.
+	ErrVerify = errors.New("content does not match its SHA-256")
+	// ErrChunk reports a chunk of the wrong length or index.
+	ErrChunk = errors.New("chunk does not fit the object")
+	// ErrIncomplete reports a commit of an object that lacks chunks.
+	ErrIncomplete = errors.New("object incomplete")
+	// ErrLocked reports a data directory used by another receiver.
+	ErrLocked = errors.New("data directory in use by another process")
+)
+
+const stateDir = manifest.ReservedPrefix
+
+// Store is a receiver's data directory.
+type Store struct {
+	dir  string
+	root *os.Root
+	lock *os.File
+}
+
+// Open opens (creating if needed) the data directory dir and takes its lock.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s := &Store{dir: dir, root: root}
+	for _, d := range []string{stateDir, stateDir + "/partial", stateDir + "/manifests"} {
+		if err := root.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			root.Close()
+			return nil, fmt.Errorf("data directory %s: %w", d, err)
+		}
+	}
+	lock, err := root.OpenFile(stateDir+"/lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		root.Close()
+		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// Dir returns the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close releases the lock and the directory.
+func (s *Store) Close() error {
+	err := s.lock.Close()
+	return errors.Join(err, s.root.Close())
+}
+
+// FinalPath returns the path of a verified object relative to the data
+// directory.
+func FinalPath(channel, p string) string { return channel + "/" + p }
+
+func partialBase(channel string, o *manifest.Object) string {
+	return fmt.Sprintf("%s/partial/%s/%016x-%016x", stateDir, channel, o.ID, o.Version)
+}
+
+// Partial is an object being received. It is safe for concurrent use.
+type Partial struct {
+	s       *Store
+	channel string
+	obj     manifest.Object
+	base    string
+
+	mu     sync.Mutex
+	f      *os.File
+	vec    vecio.Vec
+	bm     *chunks.Bitmap
+	dirty  bool
+	closed bool
+}
+
+// OpenPartial opens the partial copy of obj, resuming from its persisted
+// bitmap when one exists and matches the object; otherwise it starts empty.
+func (s *Store) OpenPartial(channel string, obj manifest.Object) (*Partial, error) {
+	if err := manifest.ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	if err := s.root.MkdirAll(stateDir+"/partial/"+channel, 0o755); err != nil {
+		return nil, fmt.Errorf("partial directory: %w", err)
+	}
+	p := &Partial{s: s, channel: channel, obj: obj, base: partialBase(channel, &obj)}
+	f, err := s.root.OpenFile(p.base+".part", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open partial %s: %w", obj.Path, err)
+	}
+	p.f = f
+	p.bm = p.loadBitmap()
+	if p.bm == nil {
+		p.bm = chunks.NewBitmap(obj.Chunks)
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("reset partial %s: %w", obj.Path, err)
+		}
+	}
+	if err := f.Truncate(int64(obj.Size)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("size partial %s: %w", obj.Path, err)
+	}
+	return p, nil
+}
+
+// loadBitmap returns the persisted bitmap if it is intact and belongs to
+// this object, or nil.
+func (p *Partial) loadBitmap() *chunks.Bitmap {
+	data, err := p.s.root.ReadFile(p.base + ".bitmap")
+	if err != nil {
+		return nil
+	}
+	bm, err := chunks.UnmarshalBitmap(data)
+	if err != nil || bm.Len() != p.obj.Chunks {
+		return nil
+	}
+	return bm
+}
+
+// Object returns the object being received.
+func (p *Partial) Object() manifest.Object { return p.obj }
+
+// Has reports whether chunk i is held.
+func (p *Partial) Has(i uint32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bm.Has(i)
+}
+
+// Progress returns the number of chunks held and the bytes they make up.
+func (p *Partial) Progress() (held uint32, bytes uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	held = p.bm.Count()
+	bytes = uint64(held) * uint64(p.obj.ChunkSize)
+	if held > 0 && p.bm.Has(p.obj.Chunks-1) {
+		bytes -= uint64(p.obj.ChunkSize) - uint64(p.obj.ChunkLen(p.obj.Chunks-1))
+	}
+	return held, bytes
+}
+
+// Full reports whether every chunk is held.
+func (p *Partial) Full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bm.Full()
+}
+
+// Missing returns the chunks not held.
+func (p *Partial) Missing() chunks.List {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bm.Missing()
+}
+
+// WriteChunk stores chunk i. It reports whether the chunk was new; a chunk
+// already held is not written again. data must have the chunk's exact
+// length.
+func (p *Partial) WriteChunk(i uint32, data []byte) (bool, error) {
+	n, err := p.WriteChunks(i, [][]byte{data})
+	return n > 0, err
+}
+
+// WriteChunks stores consecutive chunks first, first+1, ... carried in
+// bufs (each with its chunk's exact length), skipping chunks already held,
+// with one vectored write per run of new chunks. It returns the number of
+// new bytes.
+func (p *Partial) WriteChunks(first uint32, bufs [][]byte) (int, error) {
+	if uint64(first)+uint64(len(bufs)) > uint64(p.obj.Chunks) {
+		return 0, fmt.Errorf("chunks %d+%d of %s: %w", first, len(bufs), p.obj.Path, ErrChunk)
+	}
+	for i, b := range bufs {
+		if len(b) != p.obj.ChunkLen(first+uint32(i)) {
+			return 0, fmt.Errorf("chunk %d of %d bytes for %s: %w", first+uint32(i), len(b), p.obj.Path, ErrChunk)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, fs.ErrClosed
+	}
+	written := 0
+	for i := 0; i < len(bufs); {
+		if p.bm.Has(first + uint32(i)) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(bufs) && !p.bm.Has(first+uint32(j)) {
+			j++
+		}
+		n, err := p.vec.WriteAt(p.f, bufs[i:j], p.obj.Offset(first+uint32(i)))
+		if err != nil {
+			return written, fmt.Errorf("write %s: %w", p.obj.Path, err)
+		}
+		for k := i; k < j; k++ {
+			p.bm.Set(first + uint32(k))
+		}
+		written += n
+		p.dirty = true
+		i = j
+	}
+	return written, nil
+}
+
+// WriteRun stores a run of whole chunks starting at byte offset off (a chunk
+// boundary), as a unicast pull delivers them. It returns how many bytes
+// belonged to chunks that were new.
+func (p *Partial) WriteRun(off uint64, data []byte) (int, error) {
+	cs := uint64(p.obj.ChunkSize)
+	if off%cs != 0 || off >= p.obj.Size {
+		return 0, fmt.Errorf("run at offset %d for %s: %w", off, p.obj.Path, ErrChunk)
+	}
+	first := uint32(off / cs)
+	var bufs [][]byte
+	for i := first; len(data) > 0; i++ {
+		l := p.obj.ChunkLen(i)
+		if l == 0 || len(data) < l {
+			return 0, fmt.Errorf("run ends inside chunk %d of %s: %w", i, p.obj.Path, ErrChunk)
+		}
+		bufs = append(bufs, data[:l])
+		data = data[l:]
+	}
+	return p.WriteChunks(first, bufs)
+}
+
+// Checkpoint makes the chunks written so far durable and persists the
+// bitmap that describes them: data fsync first, then the bitmap through a
+// synced temporary file and a rename.
+func (p *Partial) Checkpoint() error {
+	p.mu.Lock()
+	if !p.dirty || p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	data, _ := p.bm.MarshalBinary()
+	p.dirty = false
+	p.mu.Unlock()
+	if err := p.f.Sync(); err != nil {
+		p.markDirty()
+		return fmt.Errorf("sync %s: %w", p.obj.Path, err)
+	}
+	if err := p.s.writeAtomic(p.base+".bitmap", data); err != nil {
+		p.markDirty()
+		return fmt.Errorf("bitmap of %s: %w", p.obj.Path, err)
+	}
+	return nil
+}
+
+func (p *Partial) markDirty() {
+	p.mu.Lock()
+	p.dirty = true
+	p.mu.Unlock()
+}
+
+// Close checkpoints and closes the partial; it can be reopened with
+// OpenPartial.
+func (p *Partial) Close() error {
+	err := p.Checkpoint()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return err
+	}
+	p.closed = true
+	return errors.Join(err, p.f.Close())
+}
+
+// Commit verifies a full partial against its SHA-256, makes it durable and
+// renames it to its final path. On ErrVerify the partial is reset to empty
+// so that the object is fetched again. The partial is closed afterwards
+// whatever the outcome.
+func (s *Store) Commit(p *Partial) error {
+	p.mu.Lock()
+	full := p.bm.Full()
+	p.mu.Unlock()
+	if !full {
+		return fmt.Errorf("commit %s: %w", p.obj.Path, ErrIncomplete)
+	}
+	sum, err := hashFile(p.f, p.obj.Size)
+	if err != nil {
+		p.Close()
+		return fmt.Errorf("verify %s: %w", p.obj.Path, err)
+	}
+	if sum != p.obj.SHA256 {
+		p.mu.Lock()
+		p.bm.Reset()
+		p.dirty = true
+		p.mu.Unlock()
+		p.Close()
+		s.removePartial(p.channel, &p.obj)
+		return fmt.Errorf("%s: %w", p.obj.Path, ErrVerify)
+	}
+	if err := p.f.Sync(); err != nil {
+		p.Close()
+		return fmt.Errorf("sync %s: %w", p.obj.Path, err)
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.dirty = false
+	p.mu.Unlock()
+	if err := p.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", p.obj.Path, err)
+	}
+	final := FinalPath(p.channel, p.obj.Path)
+	if err := s.install(p.base+".part", final); err != nil {
+		return fmt.Errorf("install %s: %w", p.obj.Path, err)
+	}
+	_ = s.root.Remove(p.base + ".bitmap")
+	return nil
+}
+
+// install renames a synced file to its final path, creating parent
+// directories, replacing an empty directory in the way, and syncing the
+// parent directory so the rename is durable.
+func (s *Store) install(from, to string) error {
+	dir := path.Dir(to)
+	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	err := s.root.Rename(from, to)
+	if err != nil {
+		if fi, statErr := s.root.Lstat(to); statErr == nil && fi.IsDir() {
+			if rmErr := s.root.Remove(to); rmErr == nil {
+				err = s.root.Rename(from, to)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return s.syncDir(dir)
+}
+
+func (s *Store) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// writeAtomic writes data to name through a synced temporary file and a
+// rename.
+func (s *Store) writeAtomic(name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.root.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = s.root.Remove(tmp)
+	}
+	return err
+}
+
+func hashFile(f *os.File, size uint64) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(f, 0, int64(size)))
+	if err != nil {
+		return sum, err
+	}
+	if uint64(n) != size {
+		return sum, fmt.Errorf("read %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// removePartial deletes the partial files of obj.
+func (s *Store) removePartial(channel string, obj *manifest.Object) {
+	base := partialBase(channel, obj)
+	_ = s.root.Remove(base + ".part")
+	_ = s.root.Remove(base + ".bitmap")
+}
+
+// DiscardPartial deletes the partial copy of obj, if any. p, if not nil, is
+// closed first.
+func (s *Store) DiscardPartial(channel string, obj manifest.Object, p *Partial) {
+	if p != nil {
+		p.mu.Lock()
+		p.dirty = false
+		p.mu.Unlock()
+		p.Close()
+	}
+	s.removePartial(channel, &obj)
+}
+
+// HasPartial reports whether a partial copy of obj exists on disk.
+func (s *Store) HasPartial(channel string, obj manifest.Object) bool {
+	_, err := s.root.Lstat(partialBase(channel, &obj) + ".part")
+	return err == nil
+}
+
+// CleanPartials removes partial files of channel that belong to no object
+// of keep (objects removed from the manifest, or old versions).
+func (s *Store) CleanPartials(channel string, keep []manifest.Object) error {
+	dir := stateDir + "/partial/" + channel
+	d, err := s.root.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(keep))
+	for i := range keep {
+		want[path.Base(partialBase(channel, &keep[i]))] = true
+	}
+	for _, n := range names {
+		stem := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, ".tmp"), ".part"), ".bitmap")
+		if !want[stem] {
+			_ = s.root.Remove(dir + "/" + n)
+		}
+	}
+	return nil
+}
+
+// StatFinal returns the identity of the final file of an object, or an
+// error wrapping fs.ErrNotExist when there is no regular file there.
+func (s *Store) StatFinal(channel, p string) (manifest.FileIdentity, error) {
+	fi, err := s.root.Lstat(FinalPath(channel, p))
+	if err != nil {
+		return manifest.FileIdentity{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return manifest.FileIdentity{}, fmt.Errorf("%s is not a regular file: %w", p, fs.ErrNotExist)
+	}
+	return manifest.IdentityOf(fi), nil
+}
+
+// VerifyFinal hashes the final file of obj and reports whether it matches.
+// It returns the identity of the file it read.
+func (s *Store) VerifyFinal(channel string, obj manifest.Object) (bool, manifest.FileIdentity, error) {
+	f, err := s.root.Open(FinalPath(channel, obj.Path))
+	if err != nil {
+		return false, manifest.FileIdentity{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, manifest.FileIdentity{}, err
+	}
+	id := manifest.IdentityOf(fi)
+	if !fi.Mode().IsRegular() || uint64(fi.Size()) != obj.Size {
+		return false, id, nil
+	}
+	sum, err := hashFile(f, obj.Size)
+	if err != nil {
+		return false, id, err
+	}
+	return sum == obj.SHA256, id, nil
+}
+
+// RemoveFinal deletes the final file of an object that left the manifest,
+// and then its parent directories up to the channel directory while they
+// are empty.
+func (s *Store) RemoveFinal(channel, p string) error {
+	full := FinalPath(channel, p)
+	if err := s.root.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for dir := path.Dir(full); dir != channel && dir != "."; dir = path.Dir(dir) {
+		if s.root.Remove(dir) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// SaveManifest persists the last manifest fetched for its channel.
+func (s *Store) SaveManifest(m *pb.Manifest) error {
+	if err := manifest.ValidateChannelName(m.GetChannel()); err != nil {
+		return err
+	}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return s.writeAtomic(stateDir+"/manifests/"+m.GetChannel()+".pb", data)
+}
+
+// LoadManifest returns the persisted manifest of channel, validated, or an
+// error wrapping fs.ErrNotExist.
+func (s *Store) LoadManifest(channel string) (*manifest.Manifest, error) {
+	if err := manifest.ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	data, err := s.root.ReadFile(stateDir + "/manifests/" + channel + ".pb")
+	if err != nil {
+		return nil, err
+	}
+	var m pb.Manifest
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("persisted manifest of %s: %w", channel, err)
+	}
+	if m.GetChannel() != channel {
+		return nil, fmt.Errorf("persisted manifest of %s names channel %q: %w", channel, m.GetChannel(), manifest.ErrInvalidManifest)
+	}
+	return manifest.FromProto(&m)
+}

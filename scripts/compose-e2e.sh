@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Compose end-to-end drill, cleaned up on every exit (run it under
+# `timeout`, as make compose-e2e does, to bound it):
+#   1. build the image and bring the cloud of deploy/compose up;
+#   2. wait until every receiver reports the sample channel complete
+#      (status API) and compare the SHA-256 of every file inside each
+#      receiver's volume with the origin volume's;
+#   3. publish a new file, SIGKILL the primary container before its first
+#      pass, and check that the backup takes over and delivers the file;
+#   4. start the primary again and check that the backup hands back.
+# Needs a Docker engine and the compose tool; skips (exit 0) without them.
+# Uses host ports 7001-7003, 7101-7103 and 9101-9105 on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! docker info >/dev/null 2>&1; then
+	echo "compose-e2e: skipped: no Docker engine reachable"
+	exit 0
+fi
+if docker compose version >/dev/null 2>&1; then
+	compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+	compose=(docker-compose)
+else
+	echo "compose-e2e: skipped: no docker compose tool"
+	exit 0
+fi
+
+project="nackcast-e2e-$$"
+file=deploy/compose/docker-compose.yml
+image="${NACKCAST_IMAGE:-nackcast:dev}"
+ctl=bin/nackctl
+dc() { "${compose[@]}" -f "$file" -p "$project" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+	echo "compose-e2e: FAILED: $*" >&2
+	dc ps >&2 || true
+	dc logs --tail 40 >&2 || true
+	exit 1
+}
+cleanup() {
+	dc down -v --remove-orphans >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+work=$(mktemp -d)
+trap cleanup EXIT
+trap 'echo "compose-e2e: interrupted" >&2; exit 1' TERM INT
+
+# sums VOLUME: the SHA-256 of every file of the sample channel in a volume,
+# computed inside a container of the image.
+sums() {
+	docker run --rm --network none -v "${project}_$1:/v:ro" --entrypoint /nackcast/nackctl "$image" sum /v/sample
+}
+# state ADDR: a sender's state, e.g. SENDER_STATE_STANDBY.
+state() { "$ctl" -o json status "$1" | jq -r .state; }
+
+step "build the image and start the cloud"
+make --no-print-directory image IMAGE="$image" >/dev/null
+# The primary holds a new object's first pass back for 8 s, so that the
+# object published below is still unsent when the primary is killed.
+export NACKCAST_IMAGE="$image" NACKCAST_SAMPLE_LARGE=32Mi NACKCAST_PRIMARY_FIRST_PASS_DELAY=8s
+dc up -d
+receivers=(127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103)
+
+step "wait for every receiver to complete the sample channel"
+"$ctl" wait -for 180s "${receivers[@]}" || fail "receivers did not complete"
+origin_sums=$(sums origin)
+n=$(echo "$origin_sums" | wc -l)
+for i in 1 2 3; do
+	got=$(sums "receiver-$i")
+	[ "$got" = "$origin_sums" ] || fail "receiver-$i's volume differs from the origin"
+	echo "receiver-$i: $n files match the origin's SHA-256"
+done
+
+step "publish a new file, then kill the primary before its first pass"
+head -c 3000000 /dev/urandom >"$work/new.bin"
+"$ctl" -addr 127.0.0.1:7001 publish "$work/new.bin" -channel sample -path after-failover/new.bin
+dc kill -s SIGKILL primary >/dev/null
+echo "primary killed"
+"$ctl" wait -for 120s -objects $((n + 1)) "${receivers[@]}" || fail "the backup did not deliver the new file"
+[ "$(state 127.0.0.1:7002)" = "SENDER_STATE_ACTIVE" ] || fail "backup is not active after the primary died"
+for r in "${receivers[@]}"; do
+	"$ctl" -o json status "$r" | jq -e '[.epochs[] | select(.backup == true)] | length > 0' >/dev/null ||
+		fail "$r got no packet from the backup"
+done
+origin_sums=$(sums origin)
+for i in 1 2 3; do
+	[ "$(sums "receiver-$i")" = "$origin_sums" ] || fail "receiver-$i differs from the origin after the failover"
+done
+echo "backup took over; every receiver holds the new file, verified"
+
+step "start the primary again: the backup hands back"
+dc start primary >/dev/null
+for _ in $(seq 1 60); do
+	[ "$(state 127.0.0.1:7002 2>/dev/null)" = "SENDER_STATE_STANDBY" ] && [ "$(state 127.0.0.1:7001 2>/dev/null)" = "SENDER_STATE_ACTIVE" ] && break
+	sleep 1
+done
+[ "$(state 127.0.0.1:7002)" = "SENDER_STATE_STANDBY" ] || fail "backup did not hand back"
+[ "$(state 127.0.0.1:7001)" = "SENDER_STATE_ACTIVE" ] || fail "primary did not become active"
+"$ctl" status 127.0.0.1:7001 127.0.0.1:7002 | grep -E '^(primary|backup) '
+
+echo
+echo "compose-e2e: OK"

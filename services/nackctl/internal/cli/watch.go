@@ -1,0 +1,282 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+)
+
+// progress is the last status of one receiver and its rates.
+type progress struct {
+	addr  string
+	st    *pb.ReceiverStatus
+	err   error
+	rates map[string]*rate // by channel
+}
+
+// rate smooths a byte counter into bytes per second.
+type rate struct {
+	have uint64
+	at   time.Time
+	bps  float64
+}
+
+func (r *rate) update(have uint64, at time.Time) {
+	if !r.at.IsZero() && at.After(r.at) && have >= r.have {
+		inst := float64(have-r.have) / at.Sub(r.at).Seconds()
+		if r.bps == 0 {
+			r.bps = inst
+		} else {
+			r.bps = 0.5*inst + 0.5*r.bps
+		}
+	}
+	r.have, r.at = have, at
+}
+
+// cmdWatch shows live progress of receivers: a bar, percent, bytes, rate
+// and ETA per receiver and channel.
+func cmdWatch(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	dur := fs.Duration("for", 0, "stop after this long (0: until interrupted or complete)")
+	every := fs.Duration("interval", time.Second, "time between updates (at least 100ms)")
+	untilComplete := fs.Bool("until-complete", false, "exit 0 as soon as every receiver is complete")
+	addrs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(addrs) == 0 {
+		return usagef("want at least one receiver ADDR")
+	}
+	if *every < 100*time.Millisecond {
+		return usagef("-interval %v: at least 100ms", *every)
+	}
+	wctx, cancel := withOptionalTimeout(*dur)
+	defer cancel()
+
+	var mu sync.Mutex
+	rows := make([]*progress, len(addrs))
+	updated := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		rows[i] = &progress{addr: addr, rates: map[string]*rate{}}
+		cc, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		stream, err := pb.NewReceiverServiceClient(cc).WatchStatus(wctx, &pb.ReceiverServiceWatchStatusRequest{Interval: durationpb.New(*every)})
+		if err != nil {
+			return explain(addr, receiverService, err)
+		}
+		wg.Add(1)
+		go func(p *progress) {
+			defer wg.Done()
+			for {
+				m, err := stream.Recv()
+				mu.Lock()
+				if err != nil {
+					if wctx.Err() == nil && !errors.Is(err, io.EOF) {
+						p.err = explain(p.addr, receiverService, err)
+					}
+					mu.Unlock()
+					select {
+					case updated <- struct{}{}:
+					default:
+					}
+					return
+				}
+				p.st = m.GetStatus()
+				now := p.st.GetTime().AsTime()
+				for _, ch := range p.st.GetChannels() {
+					r := p.rates[ch.GetChannel()]
+					if r == nil {
+						r = &rate{}
+						p.rates[ch.GetChannel()] = r
+					}
+					r.update(ch.GetBytesHave(), now)
+				}
+				mu.Unlock()
+				if c.json() {
+					mu.Lock()
+					c.printJSON(m.GetStatus())
+					mu.Unlock()
+				}
+				select {
+				case updated <- struct{}{}:
+				default:
+				}
+			}
+		}(rows[i])
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	tick := time.NewTicker(*every)
+	defer tick.Stop()
+	drawn := 0
+	for {
+		select {
+		case <-wctx.Done():
+			return nil
+		case <-tick.C:
+		case <-updated:
+			continue
+		}
+		mu.Lock()
+		for _, p := range rows {
+			if p.err != nil {
+				mu.Unlock()
+				return p.err
+			}
+		}
+		if !c.json() {
+			drawn = c.draw(rows, drawn)
+		}
+		done := true
+		for _, p := range rows {
+			done = done && p.st.GetComplete()
+		}
+		mu.Unlock()
+		if done && *untilComplete {
+			if !c.json() {
+				fmt.Fprintln(c.env.Stdout, "every receiver is complete")
+			}
+			return nil
+		}
+	}
+}
+
+// draw prints one line per receiver and channel. On a terminal it redraws
+// the previous block in place; elsewhere it appends.
+func (c *ctx) draw(rows []*progress, drawn int) int {
+	var b strings.Builder
+	if c.env.TTY && drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", drawn)
+	}
+	lines := 0
+	for _, p := range rows {
+		if p.st == nil {
+			fmt.Fprintf(&b, "\x1b[2K%-22s waiting for the first status\n", p.addr)
+			lines++
+			continue
+		}
+		for _, ch := range p.st.GetChannels() {
+			r := p.rates[ch.GetChannel()]
+			have, total := ch.GetBytesHave(), ch.GetBytesTotal()
+			eta := "--:--"
+			switch {
+			case ch.GetComplete():
+				eta = "done"
+			case r != nil && r.bps > 0 && total > have:
+				secs := int(float64(total-have) / r.bps)
+				eta = fmt.Sprintf("%d:%02d", secs/60, secs%60)
+			}
+			bps := 0.0
+			if r != nil {
+				bps = r.bps
+			}
+			line := fmt.Sprintf("%-12s %-10s %s %5.1f%%  %9s / %-9s %8s/s  ETA %-6s %d/%d objects  via %s",
+				p.st.GetReceiverId(), ch.GetChannel(), bar(have, total, 20), percent(have, total),
+				human(have), human(total), human(uint64(bps)), eta, ch.GetObjectsComplete(), ch.GetObjectsTotal(), orNone(p.st.GetActiveSender()))
+			if c.env.TTY {
+				b.WriteString("\x1b[2K")
+			}
+			b.WriteString(line)
+			b.WriteByte('\n')
+			lines++
+		}
+	}
+	if !c.env.TTY {
+		b.WriteByte('\n')
+	}
+	fmt.Fprint(c.env.Stdout, b.String())
+	return lines
+}
+
+func bar(have, total uint64, width int) string {
+	n := 0
+	if total > 0 {
+		n = int(uint64(width) * have / total)
+	}
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cmdWait polls receivers until every one is complete and, with -objects,
+// holds at least that many objects in each channel; it fails when the
+// time runs out. Scripts and rollouts use it.
+func cmdWait(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ContinueOnError)
+	dur := fs.Duration("for", 5*time.Minute, "give up after this long")
+	objects := fs.Uint("objects", 0, "also wait until each channel lists at least this many objects")
+	addrs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(addrs) == 0 {
+		return usagef("want at least one receiver ADDR")
+	}
+	deadline := time.Now().Add(*dur)
+	clients := make([]pb.ReceiverServiceClient, len(addrs))
+	for i, addr := range addrs {
+		cc, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		clients[i] = pb.NewReceiverServiceClient(cc)
+	}
+	for {
+		var pending []string
+		for i, rc := range clients {
+			cctx, cancel := c.call()
+			resp, err := rc.GetStatus(cctx, &pb.ReceiverServiceGetStatusRequest{})
+			cancel()
+			if err != nil {
+				if time.Now().After(deadline) {
+					return explain(addrs[i], receiverService, err)
+				}
+				pending = append(pending, addrs[i]+" (unreachable)")
+				continue
+			}
+			st := resp.GetStatus()
+			ok := st.GetComplete()
+			var have, total uint64
+			for _, ch := range st.GetChannels() {
+				ok = ok && ch.GetObjectsTotal() >= uint32(*objects)
+				have += ch.GetBytesHave()
+				total += ch.GetBytesTotal()
+			}
+			if !ok {
+				pending = append(pending, fmt.Sprintf("%s %.0f%%", st.GetReceiverId(), percent(have, total)))
+			}
+		}
+		if len(pending) == 0 {
+			if !c.json() {
+				fmt.Fprintf(c.env.Stdout, "%d receivers complete\n", len(addrs))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not complete after %v: %s", *dur, strings.Join(pending, ", "))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
