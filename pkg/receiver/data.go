@@ -184,7 +184,13 @@ func (r *Receiver) handlePacket(b []byte, run *chunkRun) {
 // or the version is not the manifest's.
 func (r *Receiver) objectOf(ch *chanState, h *wire.Header) *objState {
 	if ch.m == nil {
+		// A pass is under way and this receiver cannot file it yet:
+		// fetch the manifest now rather than at the next retry.
 		r.stats.PacketsForeign.Add(1)
+		if !ch.refetch {
+			ch.refetch = true
+			r.poke(ch)
+		}
 		return nil
 	}
 	o := ch.objs[h.Object]

@@ -25,7 +25,11 @@ import (
 func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	fetchBackoff := 200 * time.Millisecond
+	// Without a manifest every packet of a pass is lost, so the first
+	// fetches are retried quickly; a sender that stays away is then
+	// asked less and less often.
+	const firstBackoff = 100 * time.Millisecond
+	fetchBackoff := firstBackoff
 	for {
 		select {
 		case <-ctx.Done():
@@ -52,11 +56,11 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 			}
 			switch {
 			case err == nil:
-				fetchBackoff = 200 * time.Millisecond
+				fetchBackoff = firstBackoff
 			case need:
 				r.nackLog.Warn("manifest fetch failed", "channel", ch.name, "error", err, "retry_in", fetchBackoff)
 				timer.Reset(fetchBackoff)
-				fetchBackoff = min(2*fetchBackoff, 5*time.Second)
+				fetchBackoff = min(fetchBackoff*3/2, 5*time.Second)
 				continue
 			default:
 				r.nackLog.Debug("manifest refresh failed", "channel", ch.name, "error", err)
@@ -252,14 +256,25 @@ func (r *Receiver) setActive(addr string) {
 // primary, or the backup when the primary does not answer, persists it and
 // installs it.
 func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
-	get := func(cc *grpc.ClientConn) (*pb.GetManifestResponse, error) {
-		cctx, cancel := context.WithTimeout(ctx, 5*r.cfg.NackTimeout)
+	r.mu.Lock()
+	first := ch.m == nil
+	r.mu.Unlock()
+	get := func(cc *grpc.ClientConn, waitReady bool) (*pb.GetManifestResponse, error) {
+		d := 5 * r.cfg.NackTimeout
+		if waitReady {
+			d = r.cfg.NackTimeout
+		}
+		cctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
-		return pb.NewSenderServiceClient(cc).GetManifest(cctx, &pb.GetManifestRequest{Channel: ch.name})
+		return pb.NewSenderServiceClient(cc).GetManifest(cctx, &pb.GetManifestRequest{Channel: ch.name}, grpc.WaitForReady(waitReady))
 	}
-	resp, err := get(r.primary)
+	// Without a manifest, every packet of a pass is lost: the first fetch
+	// waits (up to the NACK timeout) for the connection to the primary
+	// to come up instead of failing fast while gRPC backs off between
+	// reconnection attempts, so it lands the moment the primary serves.
+	resp, err := get(r.primary, first)
 	if err != nil && r.backup != nil && repair.ShouldFailover(status.Code(err)) {
-		resp, err = get(r.backup)
+		resp, err = get(r.backup, false)
 	}
 	if err != nil {
 		return err

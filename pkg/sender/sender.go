@@ -201,15 +201,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if s.cfg.Role == Primary && s.peer != nil {
 		s.signalBackup(ctx)
 	}
-	s.mu.Lock()
-	s.ready = true
-	if s.cfg.Role == Backup {
-		s.setState(pb.SenderState_SENDER_STATE_STANDBY)
-	} else {
-		s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
-	}
-	s.mu.Unlock()
-	close(s.readyCh)
+	s.markReady()
 	s.log.Info("sender ready", "id", s.cfg.ID, "role", s.cfg.Role, "epoch", s.epoch,
 		"group", s.cfg.Multicast.GroupAddr(), "interface", s.cfg.Multicast.Interface, "ttl", s.cfg.Multicast.TTL,
 		"rate", s.cfg.Rate, "chunk_size", s.cfg.ChunkSize, "channels", len(s.channels))
@@ -382,6 +374,21 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		"objects", len(ch.m.Objects), "bytes", ch.m.TotalBytes(), "added", added, "changed", changed, "removed", removed, "hashed", res.Hashed)
 	s.poke(s.wake)
 	s.poke(s.announce)
+}
+
+// markReady ends start-up: the sender serves its manifests and, as a
+// primary, becomes active; a backup stands by. Calls waiting for the
+// sender to be ready go on.
+func (s *Sender) markReady() {
+	s.mu.Lock()
+	s.ready = true
+	if s.cfg.Role == Backup {
+		s.setState(pb.SenderState_SENDER_STATE_STANDBY)
+	} else {
+		s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
+	}
+	s.mu.Unlock()
+	close(s.readyCh)
 }
 
 // lookup returns a channel by name.

@@ -267,10 +267,18 @@ func (v *Service) DeleteObject(ctx context.Context, req *pb.DeleteObjectRequest)
 	return resp, toStatus(err)
 }
 
-// GetManifest returns a channel's current manifest.
-func (v *Service) GetManifest(_ context.Context, req *pb.GetManifestRequest) (*pb.GetManifestResponse, error) {
+// GetManifest returns a channel's current manifest. A call that arrives
+// while the sender is still scanning its origin at start-up waits for the
+// scan (within its deadline) rather than failing: receivers started
+// before their sender then hold the manifest before the first pass
+// begins, instead of retrying and missing its start.
+func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (*pb.GetManifestResponse, error) {
 	if err := manifest.ValidateChannelName(req.GetChannel()); err != nil {
 		return nil, toStatus(err)
+	}
+	select {
+	case <-v.s.Ready():
+	case <-ctx.Done():
 	}
 	ch, err := v.s.lookup(req.GetChannel())
 	if err != nil {

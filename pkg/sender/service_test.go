@@ -31,6 +31,15 @@ import (
 // exercised without sockets.
 func newTestSender(t testing.TB, mod func(*Config)) (*Sender, map[string][]byte) {
 	t.Helper()
+	s, files := newScannedSender(t, mod)
+	s.markReady()
+	return s, files
+}
+
+// newScannedSender is newTestSender before the end of start-up: scanned,
+// not ready.
+func newScannedSender(t testing.TB, mod func(*Config)) (*Sender, map[string][]byte) {
+	t.Helper()
 	origin := t.TempDir()
 	files := map[string][]byte{
 		"a.txt":       []byte("hello nackcast"),
@@ -60,11 +69,40 @@ func newTestSender(t testing.TB, mod func(*Config)) (*Sender, map[string][]byte)
 	if err := s.scanAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	s.ready = true
-	s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
-	s.mu.Unlock()
 	return s, files
+}
+
+// TestGetManifestWaitsForStartUp: a receiver that asks for a manifest
+// while the sender is still starting gets it as soon as the sender is
+// ready, within its deadline, rather than an error to retry on; with a
+// deadline that ends first it gets DeadlineExceeded.
+func TestGetManifestWaitsForStartUp(t *testing.T) {
+	s, _ := newScannedSender(t, nil)
+	c := client(t, s)
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.GetManifest(short, &pb.GetManifestRequest{Channel: "chan"}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("before start-up ends, short deadline: err = %v, want DeadlineExceeded", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.GetManifest(testCtx(t), &pb.GetManifestRequest{Channel: "chan"})
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("GetManifest returned before the sender was ready: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.markReady()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("GetManifest after start-up: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("GetManifest still waiting after the sender became ready")
+	}
 }
 
 // client serves s through the production server assembly on a bufconn.

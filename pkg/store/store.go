@@ -58,6 +58,10 @@ type Store struct {
 	dir  string
 	root *os.Root
 	lock *os.File
+
+	mu       sync.Mutex
+	partDirs map[string]*os.Root // per channel: its partial directory
+	madeDirs map[string]bool     // directories of final paths known to exist
 }
 
 // Open opens (creating if needed) the data directory dir and takes its lock.
@@ -69,7 +73,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s := &Store{dir: dir, root: root}
+	s := &Store{dir: dir, root: root, partDirs: map[string]*os.Root{}, madeDirs: map[string]bool{}}
 	for _, d := range []string{stateDir, stateDir + "/partial", stateDir + "/manifests"} {
 		if err := root.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			root.Close()
@@ -96,7 +100,34 @@ func (s *Store) Dir() string { return s.dir }
 // Close releases the lock and the directory.
 func (s *Store) Close() error {
 	err := s.lock.Close()
+	s.mu.Lock()
+	for _, r := range s.partDirs {
+		err = errors.Join(err, r.Close())
+	}
+	clear(s.partDirs)
+	s.mu.Unlock()
 	return errors.Join(err, s.root.Close())
+}
+
+// partRoot returns the channel's partial directory, created and opened
+// once: opening a partial is then a single openat(2) instead of a walk of
+// every path component.
+func (s *Store) partRoot(channel string) (*os.Root, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.partDirs[channel]; r != nil {
+		return r, nil
+	}
+	dir := stateDir + "/partial/" + channel
+	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("partial directory: %w", err)
+	}
+	r, err := s.root.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("partial directory: %w", err)
+	}
+	s.partDirs[channel] = r
+	return r, nil
 }
 
 // FinalPath returns the path of a verified object relative to the data
@@ -120,6 +151,8 @@ type Partial struct {
 	bm     *chunks.Bitmap
 	dirty  bool
 	closed bool
+	// hasBitmap is set once a bitmap file may exist for the partial.
+	hasBitmap bool
 }
 
 // OpenPartial opens the partial copy of obj, resuming from its persisted
@@ -128,21 +161,34 @@ func (s *Store) OpenPartial(channel string, obj manifest.Object) (*Partial, erro
 	if err := manifest.ValidateChannelName(channel); err != nil {
 		return nil, err
 	}
-	if err := s.root.MkdirAll(stateDir+"/partial/"+channel, 0o755); err != nil {
-		return nil, fmt.Errorf("partial directory: %w", err)
+	pr, err := s.partRoot(channel)
+	if err != nil {
+		return nil, err
 	}
 	p := &Partial{s: s, channel: channel, obj: obj, base: partialBase(channel, &obj)}
-	f, err := s.root.OpenFile(p.base+".part", os.O_RDWR|os.O_CREATE, 0o644)
+	name := path.Base(p.base)
+	// Most partials are new: create exclusively, and only an existing one
+	// is worth looking for a bitmap of.
+	f, err := pr.OpenFile(name+".part", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	fresh := err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = pr.OpenFile(name+".part", os.O_RDWR, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open partial %s: %w", obj.Path, err)
 	}
 	p.f = f
-	p.bm = p.loadBitmap()
+	if !fresh {
+		p.bm = p.loadBitmap(pr, name)
+		p.hasBitmap = p.bm != nil
+	}
 	if p.bm == nil {
 		p.bm = chunks.NewBitmap(obj.Chunks)
-		if err := f.Truncate(0); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("reset partial %s: %w", obj.Path, err)
+		if !fresh {
+			if err := f.Truncate(0); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("reset partial %s: %w", obj.Path, err)
+			}
 		}
 	}
 	if err := f.Truncate(int64(obj.Size)); err != nil {
@@ -152,10 +198,8 @@ func (s *Store) OpenPartial(channel string, obj manifest.Object) (*Partial, erro
 	return p, nil
 }
 
-// loadBitmap returns the persisted bitmap if it is intact and belongs to
-// this object, or nil.
-func (p *Partial) loadBitmap() *chunks.Bitmap {
-	data, err := p.s.root.ReadFile(p.base + ".bitmap")
+func (p *Partial) loadBitmap(pr *os.Root, name string) *chunks.Bitmap {
+	data, err := pr.ReadFile(name + ".bitmap")
 	if err != nil {
 		return nil
 	}
@@ -289,6 +333,9 @@ func (p *Partial) Checkpoint() error {
 		p.markDirty()
 		return fmt.Errorf("sync %s: %w", p.obj.Path, err)
 	}
+	p.mu.Lock()
+	p.hasBitmap = true
+	p.mu.Unlock()
 	if err := p.s.writeAtomic(p.base+".bitmap", data); err != nil {
 		p.markDirty()
 		return fmt.Errorf("bitmap of %s: %w", p.obj.Path, err)
@@ -318,8 +365,91 @@ func (p *Partial) Close() error {
 // Commit verifies a full partial against its SHA-256, makes it durable and
 // renames it to its final path. On ErrVerify the partial is reset to empty
 // so that the object is fetched again. The partial is closed afterwards
-// whatever the outcome.
+// whatever the outcome, unless it is not full (ErrIncomplete).
 func (s *Store) Commit(p *Partial) error {
+	return s.CommitBatch([]*Partial{p})[0]
+}
+
+// CommitBatch commits several full partials as one group (group commit):
+// each is verified against its SHA-256; then the data of all of them is
+// made durable at once, they are renamed to their final paths, and the
+// renames are made durable at once. With more than one partial the two
+// flushes are syncfs(2) calls, so a batch of many small objects costs two
+// journal commits instead of two per object; a single partial (or a
+// platform without syncfs) uses fsync of the file and of its directory.
+//
+// Whatever happens, a file under a final name is whole and verified, and
+// its data was durable before it got that name. The returned slice holds
+// one error per partial, in order. Every partial is closed afterwards,
+// except one that is not full (ErrIncomplete), which stays open.
+func (s *Store) CommitBatch(ps []*Partial) []error {
+	errs := make([]error, len(ps))
+	ok := make([]bool, len(ps))
+	live := 0
+	for i, p := range ps {
+		if errs[i] = s.verify(p); errs[i] == nil {
+			ok[i] = true
+			live++
+		}
+	}
+	if live == 0 {
+		return errs
+	}
+	group := live > 1
+	if group {
+		if err := s.syncAll(); err != nil {
+			group = false // fall back to one fsync per file
+		}
+	}
+	for i, p := range ps {
+		if !ok[i] {
+			continue
+		}
+		var err error
+		if !group {
+			if err = p.f.Sync(); err != nil {
+				err = fmt.Errorf("sync %s: %w", p.obj.Path, err)
+			}
+		}
+		p.mu.Lock()
+		p.closed, p.dirty = true, false
+		p.mu.Unlock()
+		if cerr := p.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", p.obj.Path, cerr)
+		}
+		if err == nil {
+			err = s.rename(p.base+".part", FinalPath(p.channel, p.obj.Path))
+		}
+		if err != nil {
+			errs[i], ok[i] = err, false
+			continue
+		}
+		if !group {
+			if err := s.syncDir(path.Dir(FinalPath(p.channel, p.obj.Path))); err != nil {
+				errs[i], ok[i] = fmt.Errorf("install %s: %w", p.obj.Path, err), false
+			}
+		}
+	}
+	if group {
+		if err := s.syncAll(); err != nil {
+			for i := range ps {
+				if ok[i] {
+					errs[i], ok[i] = fmt.Errorf("install %s: %w", ps[i].obj.Path, err), false
+				}
+			}
+		}
+	}
+	for i, p := range ps {
+		if ok[i] && p.hasBitmap {
+			_ = s.root.Remove(p.base + ".bitmap")
+		}
+	}
+	return errs
+}
+
+// verify checks that p is full and matches its SHA-256. On a mismatch the
+// partial is reset and removed; on any error it is closed.
+func (s *Store) verify(p *Partial) error {
 	p.mu.Lock()
 	full := p.bm.Full()
 	p.mu.Unlock()
@@ -340,34 +470,43 @@ func (s *Store) Commit(p *Partial) error {
 		s.removePartial(p.channel, &p.obj)
 		return fmt.Errorf("%s: %w", p.obj.Path, ErrVerify)
 	}
-	if err := p.f.Sync(); err != nil {
-		p.Close()
-		return fmt.Errorf("sync %s: %w", p.obj.Path, err)
-	}
-	p.mu.Lock()
-	p.closed = true
-	p.dirty = false
-	p.mu.Unlock()
-	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", p.obj.Path, err)
-	}
-	final := FinalPath(p.channel, p.obj.Path)
-	if err := s.install(p.base+".part", final); err != nil {
-		return fmt.Errorf("install %s: %w", p.obj.Path, err)
-	}
-	_ = s.root.Remove(p.base + ".bitmap")
 	return nil
 }
 
-// install renames a synced file to its final path, creating parent
-// directories, replacing an empty directory in the way, and syncing the
-// parent directory so the rename is durable.
-func (s *Store) install(from, to string) error {
-	dir := path.Dir(to)
-	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+// syncAll flushes the whole file system holding the data directory.
+func (s *Store) syncAll() error {
+	d, err := s.root.Open(".")
+	if err != nil {
 		return err
 	}
+	defer d.Close()
+	return syncfs(d)
+}
+
+// rename moves a synced file to its final path, creating parent
+// directories and replacing an empty directory in the way. The caller
+// makes the rename durable (syncDir or syncAll).
+func (s *Store) rename(from, to string) error {
+	dir := path.Dir(to)
+	s.mu.Lock()
+	made := s.madeDirs[dir]
+	s.mu.Unlock()
+	if !made {
+		if err := s.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.madeDirs[dir] = true
+		s.mu.Unlock()
+	}
 	err := s.root.Rename(from, to)
+	if errors.Is(err, fs.ErrNotExist) && made {
+		// The directory went away since: make it again.
+		s.mu.Lock()
+		delete(s.madeDirs, dir)
+		s.mu.Unlock()
+		return s.rename(from, to)
+	}
 	if err != nil {
 		if fi, statErr := s.root.Lstat(to); statErr == nil && fi.IsDir() {
 			if rmErr := s.root.Remove(to); rmErr == nil {
@@ -375,12 +514,10 @@ func (s *Store) install(from, to string) error {
 			}
 		}
 	}
-	if err != nil {
-		return err
-	}
-	return s.syncDir(dir)
+	return err
 }
 
+// syncDir fsyncs a directory of the data directory.
 func (s *Store) syncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if err != nil {
@@ -567,4 +704,65 @@ func (s *Store) LoadManifest(channel string) (*manifest.Manifest, error) {
 		return nil, fmt.Errorf("persisted manifest of %s names channel %q: %w", channel, m.GetChannel(), manifest.ErrInvalidManifest)
 	}
 	return manifest.FromProto(&m)
+}
+
+// Listing is what a data directory held for one channel when it was
+// listed: the regular files under the channel's directory and the partial
+// files. A receiver installing a manifest of many objects consults it
+// instead of looking each object up on disk.
+type Listing struct {
+	finals   map[string]bool
+	partials map[string]bool
+}
+
+// List lists a channel's final files and partial files in one walk. A
+// channel with nothing on disk yields an empty listing.
+func (s *Store) List(channel string) (*Listing, error) {
+	if err := manifest.ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	l := &Listing{finals: map[string]bool{}, partials: map[string]bool{}}
+	err := fs.WalkDir(s.root.FS(), channel, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == channel {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			l.finals[strings.TrimPrefix(p, channel+"/")] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", channel, err)
+	}
+	d, err := s.root.Open(stateDir + "/partial/" + channel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list partials of %s: %w", channel, err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list partials of %s: %w", channel, err)
+	}
+	for _, n := range names {
+		if stem, ok := strings.CutSuffix(n, ".part"); ok {
+			l.partials[stem] = true
+		}
+	}
+	return l, nil
+}
+
+// MayHaveFinal reports whether the listing saw a regular file at the
+// object path p (nil listing: maybe).
+func (l *Listing) MayHaveFinal(p string) bool { return l == nil || l.finals[p] }
+
+// MayHavePartial reports whether the listing saw a partial file of obj
+// (nil listing: maybe).
+func (l *Listing) MayHavePartial(channel string, obj manifest.Object) bool {
+	return l == nil || l.partials[path.Base(partialBase(channel, &obj))]
 }

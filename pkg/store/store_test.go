@@ -316,3 +316,77 @@ func TestManifestPersistence(t *testing.T) {
 		t.Errorf("missing manifest err = %v", err)
 	}
 }
+
+// TestCommitBatch: a group commit installs every good object, verified and
+// under its final name, and reports each failure on its own (a corrupted
+// object, an incomplete one) without holding back the others; a listing
+// then sees exactly what is on disk.
+func TestCommitBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	type item struct {
+		path    string
+		data    []byte
+		corrupt bool // write a different chunk 0 (wrong SHA-256)
+		partial bool // leave the last chunk out
+		want    error
+	}
+	items := []item{
+		{path: "a/one.bin", data: content(1000, 1)},
+		{path: "a/two.bin", data: content(3000, 2)},
+		{path: "b/bad.bin", data: content(900, 3), corrupt: true, want: ErrVerify},
+		{path: "b/short.bin", data: content(2000, 4), partial: true, want: ErrIncomplete},
+		{path: "c/deep/three.bin", data: content(257, 5)},
+	}
+	ps := make([]*Partial, len(items))
+	for i, it := range items {
+		o := object(t, it.path, it.data)
+		p, err := s.OpenPartial("ch", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := it.data
+		if it.corrupt {
+			data = bytes.Clone(data)
+			data[0] ^= 0xff
+		}
+		writeChunks(t, p, data, func(i uint32) bool { return !it.partial || i+1 < o.Chunks })
+		ps[i] = p
+	}
+	errs := s.CommitBatch(ps)
+	for i, it := range items {
+		final := filepath.Join(dir, "ch", filepath.FromSlash(it.path))
+		got, readErr := os.ReadFile(final)
+		switch {
+		case it.want == nil:
+			if errs[i] != nil {
+				t.Errorf("%s: %v", it.path, errs[i])
+			} else if readErr != nil || !bytes.Equal(got, it.data) {
+				t.Errorf("%s: final file wrong or missing (%v)", it.path, readErr)
+			}
+		default:
+			if !errors.Is(errs[i], it.want) {
+				t.Errorf("%s: err = %v, want %v", it.path, errs[i], it.want)
+			}
+			if readErr == nil {
+				t.Errorf("%s: a file under the final name after a failed commit", it.path)
+			}
+		}
+	}
+	l, err := s.List("ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if got := l.MayHaveFinal(it.path); got != (it.want == nil) {
+			t.Errorf("listing: MayHaveFinal(%s) = %v", it.path, got)
+		}
+	}
+	// The incomplete object keeps its partial; the corrupted one lost it.
+	if !l.MayHavePartial("ch", ps[3].Object()) || l.MayHavePartial("ch", ps[2].Object()) || l.MayHavePartial("ch", ps[0].Object()) {
+		t.Error("listing of partials does not match the commits")
+	}
+	if l, err := s.List("nothing-here"); err != nil || l.MayHaveFinal("x") {
+		t.Errorf("listing of an absent channel: %v, %v", l, err)
+	}
+}

@@ -48,6 +48,10 @@ type options struct {
 	timeout      time.Duration
 	lo           bool
 	results      string
+	only         map[string]bool // namespace runs to do; empty = all
+	keep         bool            // keep the work directory (logs) of the namespace lab
+	logLevel     string          // log level of the nackcast services
+	profile      string          // directory for CPU profiles of nackcast runs
 }
 
 // roleOptions configure the modes the bench runs itself in.
@@ -63,7 +67,7 @@ func run() int {
 	o := options{bin: "bin", size: 512 << 20, files: 200, smallObjects: 20000, rate: 1_000_000_000,
 		timeout: 5 * time.Minute, results: "results"}
 	var ro roleOptions
-	var receivers, losses string
+	var receivers, losses, only string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", o.bin, "directory holding the service binaries")
 	fs.Var(app.NewByteSize(&o.size), "size", "content size: half in one large file, half in small files")
@@ -75,6 +79,10 @@ func run() int {
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on a run after this long")
 	fs.BoolVar(&o.lo, "lo", false, "run the loopback benchmark even as root")
 	fs.StringVar(&o.results, "results", o.results, "directory for the CSV table and the PNG chart (namespace lab)")
+	fs.StringVar(&only, "only", "", "comma-separated namespace runs to do (raw, nackcast, loss, uftp, unicast, small); empty = all")
+	fs.BoolVar(&o.keep, "keep", false, "keep the namespace lab's work directory (service logs) and print where")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the nackcast services in the namespace lab")
+	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the sender and of receiver-1 of every nackcast run into this directory (namespace lab)")
 	fs.StringVar(&ro.role, "role", "", "internal: run as raw-blast, raw-sink or pull")
 	fs.StringVar(&ro.iface, "iface", "eth0", "internal: multicast interface of a role")
 	fs.IntVar(&ro.port, "port", 27999, "internal: UDP port of the raw pair")
@@ -91,6 +99,19 @@ func run() int {
 			return 1
 		}
 		return 0
+	}
+	o.only = map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		switch s {
+		case "raw", "nackcast", "loss", "uftp", "unicast", "small":
+			o.only[s] = true
+		default:
+			fmt.Fprintf(os.Stderr, "bench: unknown run %q in -only (want raw, nackcast, loss, uftp, unicast, small)\n", s)
+			return 2
+		}
 	}
 	for _, s := range strings.Split(receivers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,15 +44,18 @@ func (r row) minRate() float64 {
 
 // lab is the network and content of a namespace benchmark.
 type lab struct {
-	net     *netlab.Lab
-	self    string // this binary, re-run in the namespaces for its roles
-	bin     string // the service binaries
-	work    string
-	origin  string
-	content int64 // bytes of channel "bench"
-	small   int64 // bytes of channel "small"
-	objects int   // objects of channel "small"
-	rate    int64
+	net      *netlab.Lab
+	self     string // this binary, re-run in the namespaces for its roles
+	bin      string // the service binaries
+	work     string
+	origin   string
+	content  int64 // bytes of channel "bench"
+	small    int64 // bytes of channel "small"
+	objects  int   // objects of channel "small"
+	rate     int64
+	keep     bool   // keep run directories (logs)
+	logLevel string // log level of the nackcast services
+	profile  string // directory for CPU profiles; empty = none
 }
 
 func benchNetns(ctx context.Context, o options) error {
@@ -72,14 +77,18 @@ func benchNetns(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if o.keep {
+		defer fmt.Printf("work directory kept: %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	os.Chmod(work, 0o755)
 	n, err := netlab.New(7, 1500)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	l := &lab{net: n, self: self, bin: bin, work: work, origin: filepath.Join(work, "origin"), rate: o.rate}
+	l := &lab{net: n, self: self, bin: bin, work: work, origin: filepath.Join(work, "origin"), rate: o.rate, keep: o.keep, logLevel: o.logLevel, profile: o.profile}
 
 	half := o.size / 2
 	fmt.Printf("generating %d MiB of mixed content and %d objects of 4 KiB...\n", o.size>>20, o.smallObjects)
@@ -102,29 +111,42 @@ func benchNetns(ctx context.Context, o options) error {
 		rows = append(rows, r)
 		return nil
 	}
-	if err := add(l.raw(ctx, 3)); err != nil {
-		return err
-	}
-	for _, recv := range []int{1, 3, 6} {
-		if err := add(l.nackcast(ctx, "bench", recv, 0)); err != nil {
+	do := func(name string) bool { return len(o.only) == 0 || o.only[name] }
+	if do("raw") {
+		if err := add(l.raw(ctx, 3)); err != nil {
 			return err
 		}
 	}
-	if err := add(l.nackcast(ctx, "bench", 3, 0.05)); err != nil {
-		return err
+	if do("nackcast") {
+		for _, recv := range []int{1, 3, 6} {
+			if err := add(l.nackcast(ctx, "bench", recv, 0)); err != nil {
+				return err
+			}
+		}
 	}
-	for _, loss := range []float64{0, 0.05} {
-		if err := add(l.uftp(ctx, 3, loss)); err != nil {
+	if do("loss") {
+		if err := add(l.nackcast(ctx, "bench", 3, 0.05)); err != nil {
 			return err
 		}
 	}
-	for _, recv := range []int{1, 3, 6} {
-		if err := add(l.unicast(ctx, recv)); err != nil {
-			return err
+	if do("uftp") {
+		for _, loss := range []float64{0, 0.05} {
+			if err := add(l.uftp(ctx, 3, loss)); err != nil {
+				return err
+			}
 		}
 	}
-	if err := add(l.nackcast(ctx, "small", 3, 0)); err != nil {
-		return err
+	if do("unicast") {
+		for _, recv := range []int{1, 3, 6} {
+			if err := add(l.unicast(ctx, recv)); err != nil {
+				return err
+			}
+		}
+	}
+	if do("small") {
+		if err := add(l.nackcast(ctx, "small", 3, 0)); err != nil {
+			return err
+		}
 	}
 	return report(rows, l, o)
 }
@@ -266,7 +288,9 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
+	if !l.keep {
+		defer os.RemoveAll(dir)
+	}
 	cl, err := cloud.New(l.bin, dir)
 	if err != nil {
 		return r, err
@@ -282,7 +306,7 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 	for i, h := range hosts {
 		name := fmt.Sprintf("receiver-%d", i+1)
 		p, err := cl.StartOn(h, name, "receiver", 7101, "-id", name, "-data", filepath.Join(dir, name), "-channels", channel,
-			"-primary", primary, "-log-level", "warn", "-rcvbuf", strconv.Itoa(32<<20))
+			"-primary", primary, "-log-level", l.logLevel, "-rcvbuf", strconv.Itoa(32<<20), "-pprof="+strconv.FormatBool(l.profile != ""))
 		if err != nil {
 			return r, err
 		}
@@ -296,11 +320,19 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 	tx := l.txBytes()
 	start := time.Now()
 	snd, err := cl.StartOn(l.sender(), "sender", "sender", 7001, "-origin", l.origin, "-channels", channel, "-state-dir", "none",
-		"-rate", strconv.FormatInt(l.rate, 10), "-log-level", "warn", "-first-pass-delay", "200ms")
+		"-rate", strconv.FormatInt(l.rate, 10), "-log-level", l.logLevel, "-first-pass-delay", "200ms", "-pprof="+strconv.FormatBool(l.profile != ""))
 	if err != nil {
 		return r, err
 	}
+	if l.profile != "" {
+		tag := fmt.Sprintf("%s-%d-%.0f", channel, n, 100*loss)
+		stop := l.profileRun(snd, tag+"-sender")
+		defer stop()
+		stopR := l.profileRun(procs[0], tag+"-receiver-1")
+		defer stopR()
+	}
 	done := make([]time.Duration, len(procs))
+	var overflow, foreign uint64 // over all receivers, at their completion
 	deadline := time.Now().Add(5 * time.Minute)
 	for remaining := len(procs); remaining > 0; {
 		if time.Now().After(deadline) {
@@ -316,6 +348,8 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 			cancel()
 			if err == nil && st.GetComplete() {
 				done[i] = time.Since(start)
+				overflow += st.GetCounters().GetPacketsOverflow()
+				foreign += st.GetCounters().GetPacketsForeign()
 				remaining--
 			}
 		}
@@ -327,9 +361,11 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 	r.Wire = float64(l.txBytes()-tx) / float64(size)
 	if st, err := snd.SenderStatus(ctx); err == nil {
 		k := st.GetCounters()
-		r.Note = fmt.Sprintf("(NACKs %d, repair passes %d, unicast %.1f MB)", k.GetNacks(), k.GetRepairPasses(), float64(k.GetPullBytes())/1e6)
+		r.Note = fmt.Sprintf("(NACKs %d, repair passes %d, unicast %.1f MB; receivers: %d socket overflows, %d unfiled packets)",
+			k.GetNacks(), k.GetRepairPasses(), float64(k.GetPullBytes())/1e6, overflow, foreign)
 		if channel == "small" {
-			r.Note = fmt.Sprintf("(%.0f objects/s per receiver, slowest)", float64(l.objects)/r.Seconds)
+			r.Note = fmt.Sprintf("(%.0f objects/s per receiver, slowest; repair passes %d; receivers: %d socket overflows, %d unfiled packets)",
+				float64(l.objects)/r.Seconds, k.GetRepairPasses(), overflow, foreign)
 		}
 	}
 	return r, verifyAll(filepath.Join(l.origin, channel), dir, names(procs), channel)
@@ -418,7 +454,9 @@ func (l *lab) unicast(ctx context.Context, n int) (row, error) {
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
+	if !l.keep {
+		defer os.RemoveAll(dir)
+	}
 	cl, err := cloud.New(l.bin, dir)
 	if err != nil {
 		return r, err
@@ -459,4 +497,43 @@ func (l *lab) unicast(ctx context.Context, n int) (row, error) {
 	}
 	r.Wire = float64(l.txBytes()-tx) / float64(l.content)
 	return r, verifyAll(filepath.Join(l.origin, "bench"), dir, receivers, "bench")
+}
+
+// profileRun collects a CPU profile of p (served with -pprof on its
+// metrics address) for 10 seconds, into l.profile/name.pprof. The
+// returned function waits for it.
+func (l *lab) profileRun(p *cloud.Proc, name string) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := os.MkdirAll(l.profile, 0o755); err != nil {
+			return
+		}
+		var resp *http.Response
+		var err error
+		for range 50 { // the process may still be starting
+			if resp, err = http.Get("http://" + p.Metrics + "/debug/pprof/profile?seconds=10"); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(l.profile, name+".pprof"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return func() {
+		// The profile ends after 10 s.
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+		}
+	}
 }
