@@ -4,8 +4,10 @@
 // them, with the datagrams they did read, in each NACK. Those drops mean
 // the sender is faster than the slowest receiver can take, unlike random
 // loss on the path, which slowing down does not cure. The controller
-// backs off multiplicatively when a report shows overrun and creeps back
-// up additively while none does, never above the configured rate.
+// backs off multiplicatively when a report shows overrun (and at once to
+// what the overrun receiver managed to read) and grows back by a fraction
+// of the rate per second while none does, never above the configured
+// rate.
 //
 // Reports are folded into one aggregate per interval: the controller keeps
 // no per-receiver state.
@@ -14,6 +16,7 @@ package ratectl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -28,8 +31,12 @@ type Config struct {
 	Threshold float64
 	// Decrease multiplies the rate on overrun (0.7: 30% slower).
 	Decrease float64
-	// Increase is added per second without overrun, as a fraction of the
-	// ceiling (0.05: 5% of the ceiling per second).
+	// Increase is the growth per second without overrun, as a fraction
+	// of the current rate, compounded (0.25: 25% faster each calm
+	// second). Growth relative to the rate rather than to the ceiling
+	// keeps a ceiling far above what receivers take (a 1 GB/s ceiling,
+	// receivers taking 100 MB/s) from overshooting them by half of their
+	// capacity every second.
 	Increase float64
 	// Hold is the least time between two decreases, so that the reports
 	// of one overrun episode (from many receivers) count once.
@@ -43,7 +50,7 @@ func DefaultConfig(ceiling float64) Config {
 		Floor:     max(ceiling/100, 1e6),
 		Threshold: 0.005,
 		Decrease:  0.7,
-		Increase:  0.05,
+		Increase:  0.25,
 		Hold:      500 * time.Millisecond,
 	}
 }
@@ -120,7 +127,7 @@ func (c *Controller) Report(now time.Time, received, drops uint64, readRate floa
 
 func (c *Controller) grow(now time.Time) {
 	if d := now.Sub(c.lastUpdate); d > 0 {
-		c.rate = min(c.rate+c.cfg.Increase*c.cfg.Ceiling*d.Seconds(), c.cfg.Ceiling)
+		c.rate = min(c.rate*math.Pow(1+c.cfg.Increase, d.Seconds()), c.cfg.Ceiling)
 		c.lastUpdate = now
 	}
 }

@@ -20,20 +20,20 @@ func TestBacksOffOnOverrunAndRecovers(t *testing.T) {
 		t.Fatalf("after overrun = %v, want %v", got, want)
 	}
 	// More reports of the same episode within the hold do not compound.
-	if got := c.Report(t0.Add(100*time.Millisecond), 9800, 200, 0); got > 0.71e9 || got < 0.7e9 {
+	if got := c.Report(t0.Add(100*time.Millisecond), 9800, 200, 0); got > 0.72e9 || got < 0.7e9 {
 		t.Errorf("second report inside the hold = %v", got)
 	}
 	// After the hold another overrun backs off again.
-	if got := c.Report(t0.Add(600*time.Millisecond), 9800, 200, 0); got > 0.52e9 {
+	if got := c.Report(t0.Add(600*time.Millisecond), 9800, 200, 0); got > 0.6e9 {
 		t.Errorf("after the hold = %v, want another back-off", got)
 	}
 	if c.Decreases() != 2 {
 		t.Errorf("decreases = %d", c.Decreases())
 	}
-	// (0.7e9 grew 0.6 s at 5% of the ceiling per second, then times 0.7.)
-	// Without overrun it grows 5% of the ceiling per second, up to it.
+	// (0.7e9 grew 0.6 s at 25% per second, then times 0.7.) Without
+	// overrun it grows 25% per second, compounded, up to the ceiling.
 	r := c.Rate(t0.Add(600*time.Millisecond + 2*time.Second))
-	if want := 0.7*(0.7e9+0.03e9) + 0.1e9; math.Abs(r-want) > 1e3 {
+	if want := 0.7 * 0.7e9 * math.Pow(1.25, 0.6) * 1.25 * 1.25; math.Abs(r-want) > 1e3 {
 		t.Errorf("after 2 s of calm = %v, want %v", r, want)
 	}
 	if r := c.Rate(t0.Add(time.Hour)); r != 1e9 {
