@@ -52,6 +52,7 @@ type options struct {
 	keep         bool            // keep the work directory (logs) of the namespace lab
 	logLevel     string          // log level of the nackcast services
 	profile      string          // directory for CPU profiles of nackcast runs
+	bigSize      int64           // size of the one-object run (receiver memory)
 }
 
 // roleOptions configure the modes the bench runs itself in.
@@ -65,7 +66,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	o := options{bin: "bin", size: 512 << 20, files: 200, smallObjects: 20000, rate: 1_000_000_000,
-		timeout: 5 * time.Minute, results: "results"}
+		timeout: 5 * time.Minute, results: "results", bigSize: 4 << 30}
 	var ro roleOptions
 	var receivers, losses, only string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -79,9 +80,10 @@ func run() int {
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "give up on a run after this long")
 	fs.BoolVar(&o.lo, "lo", false, "run the loopback benchmark even as root")
 	fs.StringVar(&o.results, "results", o.results, "directory for the CSV table and the PNG chart (namespace lab)")
-	fs.StringVar(&only, "only", "", "comma-separated namespace runs to do (raw, nackcast, loss, uftp, unicast, small); empty = all")
+	fs.StringVar(&only, "only", "", "comma-separated namespace runs to do (raw, nackcast, loss, uftp, unicast, small, big); empty = all")
 	fs.BoolVar(&o.keep, "keep", false, "keep the namespace lab's work directory (service logs) and print where")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level of the nackcast services in the namespace lab")
+	fs.Var(app.NewByteSize(&o.bigSize), "big-size", "size of the one object sent to one receiver to measure the receiver's peak RSS (namespace lab; 0 = skip)")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the sender and of receiver-1 of every nackcast run into this directory (namespace lab)")
 	fs.StringVar(&ro.role, "role", "", "internal: run as raw-blast, raw-sink or pull")
 	fs.StringVar(&ro.iface, "iface", "eth0", "internal: multicast interface of a role")
@@ -106,10 +108,10 @@ func run() int {
 			continue
 		}
 		switch s {
-		case "raw", "nackcast", "loss", "uftp", "unicast", "small":
+		case "raw", "nackcast", "loss", "uftp", "unicast", "small", "big":
 			o.only[s] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown run %q in -only (want raw, nackcast, loss, uftp, unicast, small)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown run %q in -only (want raw, nackcast, loss, uftp, unicast, small, big)\n", s)
 			return 2
 		}
 	}

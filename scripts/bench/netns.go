@@ -29,6 +29,7 @@ type row struct {
 	PerRecv   []float64 // MB/s per receiver
 	Wire      float64   // bytes the sender's interface sent / content bytes
 	Note      string
+	PeakRSS   int64 // largest peak RSS (VmHWM) of a nackcast receiver, bytes
 }
 
 func (r row) minRate() float64 {
@@ -51,6 +52,7 @@ type lab struct {
 	origin   string
 	content  int64 // bytes of channel "bench"
 	small    int64 // bytes of channel "small"
+	big      int64 // bytes of channel "big" (one object)
 	objects  int   // objects of channel "small"
 	rate     int64
 	keep     bool   // keep run directories (logs)
@@ -145,6 +147,15 @@ func benchNetns(ctx context.Context, o options) error {
 	}
 	if do("small") {
 		if err := add(l.nackcast(ctx, "small", 3, 0)); err != nil {
+			return err
+		}
+	}
+	if do("big") && o.bigSize > 0 {
+		fmt.Printf("  (generating one object of %d MiB...)\n", o.bigSize>>20)
+		if l.big, err = (cloud.Sample{LargeBytes: o.bigSize, Seed: 5}).Generate(filepath.Join(l.origin, "big")); err != nil {
+			return err
+		}
+		if err := add(l.nackcast(ctx, "big", 1, 0)); err != nil {
 			return err
 		}
 	}
@@ -280,8 +291,11 @@ func waitLine(r interface{ Read([]byte) (int, error) }, line string, d time.Dura
 func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64) (row, error) {
 	tool := "nackcast"
 	size := l.content
-	if channel == "small" {
+	switch channel {
+	case "small":
 		tool, size = "nackcast 4KiB objs", l.small
+	case "big":
+		tool, size = "nackcast one object", l.big
 	}
 	r := row{Tool: tool, Receivers: n, Loss: loss}
 	dir, err := os.MkdirTemp(l.work, "run-")
@@ -348,6 +362,9 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 			cancel()
 			if err == nil && st.GetComplete() {
 				done[i] = time.Since(start)
+				if hwm, err := peakRSS(p.PID()); err == nil {
+					r.PeakRSS = max(r.PeakRSS, hwm)
+				}
 				overflow += st.GetCounters().GetPacketsOverflow()
 				foreign += st.GetCounters().GetPacketsForeign()
 				remaining--
@@ -363,6 +380,9 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 		k := st.GetCounters()
 		r.Note = fmt.Sprintf("(NACKs %d, repair passes %d, unicast %.1f MB; receivers: %d socket overflows, %d unfiled packets)",
 			k.GetNacks(), k.GetRepairPasses(), float64(k.GetPullBytes())/1e6, overflow, foreign)
+		if channel == "big" {
+			r.Note = fmt.Sprintf("(one object of %d MiB; receiver peak RSS %.1f MiB)", l.big>>20, float64(r.PeakRSS)/(1<<20))
+		}
 		if channel == "small" {
 			r.Note = fmt.Sprintf("(%.0f objects/s per receiver, slowest; repair passes %d; receivers: %d socket overflows, %d unfiled packets)",
 				float64(l.objects)/r.Seconds, k.GetRepairPasses(), overflow, foreign)
@@ -536,4 +556,23 @@ func (l *lab) profileRun(p *cloud.Proc, name string) func() {
 		case <-time.After(15 * time.Second):
 		}
 	}
+}
+
+// peakRSS returns the peak resident set size (VmHWM) of process pid in
+// bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

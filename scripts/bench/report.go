@@ -78,6 +78,11 @@ func report(rows []row, l *lab, o options) error {
 		}
 	}
 	fmt.Println()
+	fmt.Println("  5. NACK implosion (10,000 simulated receivers): go run ./scripts/implosion (not part of this lab)")
+	if b, ok := find(rows, "nackcast one object", 1, 0); ok {
+		mib := float64(b.PeakRSS) / (1 << 20)
+		fmt.Printf("  6. one object of %d MiB: receiver peak RSS %.1f MiB (target <= 64 MiB): %s\n", l.big>>20, mib, verdict(b.PeakRSS > 0 && mib <= 64))
+	}
 
 	if err := os.MkdirAll(o.results, 0o755); err != nil {
 		return err
