@@ -102,8 +102,10 @@ demo-failover: build ## kill the primary mid-transfer, watch the backup take ove
 	$(GO) run ./scripts/demo -bin $(BIN) -failover -large 256Mi -rate 40M
 
 .PHONY: bench
-bench: build ## loopback distribution benchmark and micro-benchmarks (figures, no thresholds)
+bench: build ## side-by-side benchmark (root: netns lab with uftp, raw ceiling, unicast fan-out), NACK implosion, micro-benchmarks
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench: the namespace comparison needs root (network namespaces, nftables); running the loopback benchmark of nackcast alone"; fi
 	$(GO) run ./scripts/bench -bin $(BIN)
+	$(GO) run ./scripts/implosion -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler
 
 .PHONY: docs

@@ -268,3 +268,28 @@ func (p *Proc) SenderStatus(ctx context.Context) (*pb.SenderStatus, error) {
 	}
 	return resp.GetStatus(), nil
 }
+
+// Memory returns the process's resident set size now and at its peak
+// (VmRSS and VmHWM of /proc/PID/status), in bytes.
+func (p *Proc) Memory() (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s in /proc/%d/status: %w", k, p.PID(), err)
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			peak = kb << 10
+		}
+	}
+	return rss, peak, nil
+}

@@ -362,7 +362,7 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 			cancel()
 			if err == nil && st.GetComplete() {
 				done[i] = time.Since(start)
-				if hwm, err := peakRSS(p.PID()); err == nil {
+				if _, hwm, err := p.Memory(); err == nil {
 					r.PeakRSS = max(r.PeakRSS, hwm)
 				}
 				overflow += st.GetCounters().GetPacketsOverflow()
@@ -556,23 +556,4 @@ func (l *lab) profileRun(p *cloud.Proc, name string) func() {
 		case <-time.After(15 * time.Second):
 		}
 	}
-}
-
-// peakRSS returns the peak resident set size (VmHWM) of process pid in
-// bytes.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
