@@ -401,7 +401,11 @@ func (r *Receiver) probe(channel string, obj manifest.Object, l *store.Listing) 
 			}
 		}
 	}
-	if obj.Chunks == 0 || !l.MayHavePartial(channel, obj) || !r.store.HasPartial(channel, obj) {
+	hasPartial := l.MayHavePartial(channel, obj)
+	if l == nil {
+		hasPartial = r.store.HasPartial(channel, obj)
+	}
+	if obj.Chunks == 0 || !hasPartial {
 		return o
 	}
 	p, err := r.store.OpenPartial(channel, obj)

@@ -179,8 +179,10 @@ func (s *Store) OpenPartial(channel string, obj manifest.Object) (*Partial, erro
 	}
 	p.f = f
 	if !fresh {
+		// A bitmap file may exist (even one that does not load): the
+		// commit removes it.
 		p.bm = p.loadBitmap(pr, name)
-		p.hasBitmap = p.bm != nil
+		p.hasBitmap = true
 	}
 	if p.bm == nil {
 		p.bm = chunks.NewBitmap(obj.Chunks)
