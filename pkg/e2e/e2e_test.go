@@ -16,6 +16,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/receiver"
 	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/scheduler"
 	"github.com/nackcast/nackcast/pkg/sender"
 	"github.com/nackcast/nackcast/pkg/wire"
 )
@@ -48,40 +49,64 @@ func TestDistributeMixedSizes(t *testing.T) {
 
 // TestLossRepairedBySelectivePasses: with 5% of every receiver's datagrams
 // dropped, delivery completes through NACK-driven repair passes that carry
-// only the chunks asked for.
+// only what was asked for: the chunks themselves without forward error
+// correction; Reed-Solomon parity shards where receivers lost different
+// chunks of a block; and, with proactive parity, mostly no NACK at all.
 func TestLossRepairedBySelectivePasses(t *testing.T) {
-	c := newCluster(t)
-	origin := filepath.Join(c.dir, "origin")
-	sample := cloud.Sample{SmallFiles: 50, MaxSmall: 64 << 10, LargeBytes: 16 << 20, Seed: 2}
-	total, err := sample.Generate(filepath.Join(origin, "c"))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name       string
+		fec        scheduler.FEC
+		wantParity bool
+	}{
+		{"chunks", scheduler.FEC{}, false},
+		{"parity repair", scheduler.FEC{Block: 32, Parity: 16}, true},
+		{"proactive parity", scheduler.FEC{Block: 32, Parity: 16, Proactive: 4}, true},
 	}
-	s, sn := c.sender(origin, func(cfg *sender.Config) { cfg.Scheduler.MaxPasses = 10 })
-	var rs []*receiver.Receiver
-	for i := 1; i <= 3; i++ {
-		r, _ := c.receiver(fmt.Sprintf("r%d", i), sn.addr, func(cfg *receiver.Config) { cfg.LossRate = 0.05 })
-		rs = append(rs, r)
-	}
-	waitComplete(t, 90*time.Second, rs...)
-	for _, r := range rs {
-		st := r.Status(false)
-		verify(t, origin, filepath.Join(c.dir, st.GetReceiverId()))
-		ct := st.GetCounters()
-		if ct.GetPacketsDroppedInjected() == 0 || ct.GetRangesRequested() == 0 {
-			t.Errorf("%s: injected drops %d, ranges asked %d: loss was not exercised", st.GetReceiverId(), ct.GetPacketsDroppedInjected(), ct.GetRangesRequested())
-		}
-	}
-	sc := s.Status(false).GetCounters()
-	ratio := float64(sc.GetDataBytesSent()) / float64(total)
-	t.Logf("sender: passes %d (repair %d), data bytes %d for %d content (%.3fx), unicast %d", sc.GetPasses(), sc.GetRepairPasses(), sc.GetDataBytesSent(), total, ratio, sc.GetPullBytes())
-	if sc.GetRepairPasses() == 0 {
-		t.Errorf("no repair pass happened")
-	}
-	// Three receivers each losing 5% ask for about 15% of the chunks; whole
-	// object re-sends would be twice the content or more.
-	if ratio > 1.6 {
-		t.Errorf("sent %.2fx the content: repairs were not selective", ratio)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t)
+			origin := filepath.Join(c.dir, "origin")
+			sample := cloud.Sample{SmallFiles: 50, MaxSmall: 64 << 10, LargeBytes: 16 << 20, Seed: uint64(2 + i)}
+			total, err := sample.Generate(filepath.Join(origin, "c"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, sn := c.sender(origin, func(cfg *sender.Config) {
+				cfg.Scheduler.MaxPasses = 10
+				cfg.Scheduler.FEC = tt.fec
+			})
+			var rs []*receiver.Receiver
+			for i := 1; i <= 3; i++ {
+				r, _ := c.receiver(fmt.Sprintf("r%d", i), sn.addr, func(cfg *receiver.Config) { cfg.LossRate = 0.05 })
+				rs = append(rs, r)
+			}
+			waitComplete(t, 90*time.Second, rs...)
+			var rebuilt uint64
+			for _, r := range rs {
+				st := r.Status(false)
+				verify(t, origin, filepath.Join(c.dir, st.GetReceiverId()))
+				ct := st.GetCounters()
+				if ct.GetPacketsDroppedInjected() == 0 {
+					t.Errorf("%s: no injected drops: loss was not exercised", st.GetReceiverId())
+				}
+				rebuilt += ct.GetChunksRebuilt()
+				t.Logf("%s: ranges asked %d, parity kept %d unused %d, chunks rebuilt %d", st.GetReceiverId(), ct.GetRangesRequested(), ct.GetParityReceived(), ct.GetParityUnused(), ct.GetChunksRebuilt())
+			}
+			sc := s.Status(false).GetCounters()
+			ratio := float64(sc.GetBytesSent()) / float64(total)
+			t.Logf("sender: passes %d (repair %d), wire bytes %d for %d content (%.3fx), parity packets %d, unicast %d", sc.GetPasses(), sc.GetRepairPasses(), sc.GetBytesSent(), total, ratio, sc.GetParityPacketsSent(), sc.GetPullBytes())
+			if tt.fec.Proactive == 0 && sc.GetRepairPasses() == 0 {
+				t.Errorf("no repair pass happened")
+			}
+			if got := sc.GetParityPacketsSent() > 0 && rebuilt > 0; got != tt.wantParity {
+				t.Errorf("parity packets sent %d, chunks rebuilt %d: want parity used = %v", sc.GetParityPacketsSent(), rebuilt, tt.wantParity)
+			}
+			// Three receivers each losing 5% ask for about 15% of the
+			// chunks; whole-object re-sends would be twice the content.
+			if ratio > 1.6 {
+				t.Errorf("sent %.2fx the content: repairs were not selective", ratio)
+			}
+		})
 	}
 }
 

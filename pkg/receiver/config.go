@@ -37,6 +37,9 @@ type Config struct {
 	DiskScanInterval time.Duration
 	// MaxOpenPartials caps the partial files held open at once.
 	MaxOpenPartials int
+	// ParityMemory caps the bytes of parity shards held in memory while
+	// their blocks wait for enough shards to be rebuilt.
+	ParityMemory int64
 	// Pullers is the number of unicast pulls run at once.
 	Pullers int
 	// ManifestRefresh is how often the manifest is fetched again even
@@ -63,6 +66,7 @@ func DefaultConfig() Config {
 		CheckpointInterval: time.Second,
 		DiskScanInterval:   5 * time.Second,
 		MaxOpenPartials:    256,
+		ParityMemory:       16 << 20,
 		Pullers:            2,
 		StuckAfter:         2 * time.Minute,
 		ManifestRefresh:    30 * time.Second,
@@ -104,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 || c.DiskScanInterval <= 0 {
 		errs = append(errs, fmt.Errorf("checkpoint %v, disk-scan %v: intervals must be positive", c.CheckpointInterval, c.DiskScanInterval))
+	}
+	if c.ParityMemory < 0 {
+		errs = append(errs, fmt.Errorf("parity-memory %d: must not be negative", c.ParityMemory))
 	}
 	if c.MaxOpenPartials < 1 {
 		errs = append(errs, fmt.Errorf("max-open-partials %d: must be at least 1", c.MaxOpenPartials))

@@ -103,6 +103,10 @@ func (r *Receiver) flush(run *chunkRun) {
 	o.held += uint64(n)
 	if n > 0 && p.Full() {
 		r.enqueueCommit(run.ch, o)
+		return
+	}
+	if n > 0 && o.parity != nil {
+		r.rebuildTouched(run.ch, o, run.first, len(run.bufs))
 	}
 }
 
@@ -163,6 +167,13 @@ func (r *Receiver) handlePacket(b []byte, run *chunkRun) {
 			run.ch, run.o, run.first = ch, o, h.Chunk
 		}
 		run.bufs = append(run.bufs, payload)
+	case wire.TypeParity:
+		o := r.objectOf(ch, &h)
+		if o == nil {
+			return
+		}
+		r.countEpoch(&h)
+		r.handleParity(ch, o, &h, payload)
 	case wire.TypeEnd:
 		e, err := wire.ParseEnd(payload)
 		if err != nil {

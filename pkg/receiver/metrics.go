@@ -10,8 +10,10 @@ type collector struct{ r *Receiver }
 
 var receiverDescs = struct {
 	packets, dropped, bytes, nacks, replies, ranges, pulls, completed, verify, lost, fetches, failovers, alerts, writeErrs *prometheus.Desc
-	objects, have, total, complete, epochs                                                                                 *prometheus.Desc
+	objects, have, total, complete, epochs, parity, rebuilt                                                                *prometheus.Desc
 }{
+	parity:    prometheus.NewDesc("nackcast_receiver_parity_packets_total", "PARITY packets, by use: kept (held to rebuild a block) or unused (block already whole, or over the memory cap).", []string{"use"}, nil),
+	rebuilt:   prometheus.NewDesc("nackcast_receiver_chunks_rebuilt_total", "Chunks rebuilt from parity.", nil, nil),
 	packets:   prometheus.NewDesc("nackcast_receiver_packets_received_total", "UDP datagrams read from the multicast socket.", nil, nil),
 	dropped:   prometheus.NewDesc("nackcast_receiver_packets_dropped_total", "Datagrams not used, by reason: malformed, foreign (other channel, object, version or length), duplicate, injected (test loss), overflow (dropped by the kernel, socket buffer full).", []string{"reason"}, nil),
 	bytes:     prometheus.NewDesc("nackcast_receiver_bytes_received_total", "Object content bytes received, by path (multicast or unicast).", []string{"path"}, nil),
@@ -69,6 +71,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.verify, k.GetVerifyFailures())
 	counter(d.lost, k.GetObjectsLost())
 	counter(d.fetches, k.GetManifestFetches())
+	counter(d.parity, k.GetParityReceived(), "kept")
+	counter(d.parity, k.GetParityUnused(), "unused")
+	counter(d.rebuilt, k.GetChunksRebuilt())
 	counter(d.failovers, st.GetFailovers())
 	counter(d.alerts, st.GetAlerts())
 	counter(d.writeErrs, c.r.stats.WriteErrors.Load())

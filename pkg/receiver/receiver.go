@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/nackcast/nackcast/pkg/chunks"
+	"github.com/nackcast/nackcast/pkg/fec"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -51,6 +52,12 @@ type Counters struct {
 	WriteErrors      atomic.Uint64
 	// RepliesPrimaryActive counts NACKs a standing-by backup disregarded.
 	RepliesPrimaryActive atomic.Uint64
+	// ParityReceived, ParityUnused and ChunksRebuilt count forward error
+	// correction: shards kept, shards not needed or over the memory cap,
+	// chunks recovered.
+	ParityReceived atomic.Uint64
+	ParityUnused   atomic.Uint64
+	ChunksRebuilt  atomic.Uint64
 	// PacketsOverflow is the kernel's count of datagrams dropped because
 	// the socket buffer was full.
 	PacketsOverflow atomic.Uint64
@@ -72,6 +79,7 @@ type objState struct {
 	busy    bool           // being committed or pulled
 	final   manifest.FileIdentity
 	lastUse time.Time
+	parity  map[uint32]*heldBlock // parity held by block, or nil
 }
 
 // epochStats counts the DATA packets of one sender epoch.
@@ -124,6 +132,14 @@ type Receiver struct {
 	horizonEpoch uint64
 	horizon      uint64
 	openPartials int
+	// Forward error correction, under mu: parity held in memory and its
+	// byte count, freed shard buffers, scratch shards for rebuilding.
+	codec       *fec.Codec
+	parityBytes int64
+	parityFree  [][]byte
+	fecShards   [][]byte
+	fecWork     [][]byte
+	oneBuf      [1][]byte
 
 	// commitQ holds full partials waiting for the commit loop, which
 	// commitWake wakes. It is bounded by the objects of the manifests.
@@ -173,6 +189,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		byID:       make(map[uint32]*chanState),
 		epochs:     make(map[uint64]*epochStats),
 		commitWake: make(chan struct{}, 1),
+		codec:      fec.NewCodec(),
 		pulls:      make(chan pullJob, 1024),
 		readyCh:    make(chan struct{}),
 		loss:       func() bool { return false },
@@ -357,6 +374,7 @@ func (r *Receiver) install(ch *chanState, m *manifest.Manifest) {
 		if n, ok := next[id]; ok && n == o {
 			continue
 		}
+		r.dropParity(o)
 		if o.partial != nil {
 			r.store.DiscardPartial(ch.name, o.obj, o.partial)
 			o.partial = nil
@@ -445,6 +463,7 @@ func (r *Receiver) ensurePartial(ch *chanState, o *objState) (*store.Partial, er
 func (r *Receiver) markComplete(ch *chanState, o *objState, id manifest.FileIdentity) {
 	o.state, o.final, o.busy = repair.Complete, id, false
 	o.partial, o.missing, o.held = nil, nil, 0
+	r.dropParity(o)
 	r.stats.ObjectsCompleted.Add(1)
 	r.checkDone(ch)
 }
@@ -479,6 +498,7 @@ func (r *Receiver) enqueueCommit(ch *chanState, o *objState) {
 		return
 	}
 	o.busy = true
+	r.dropParity(o)
 	p := o.partial
 	o.partial = nil
 	r.openPartials--

@@ -43,6 +43,9 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 			ManifestFetches:        r.stats.ManifestFetches.Load(),
 			RepliesPrimaryActive:   r.stats.RepliesPrimaryActive.Load(),
 			PacketsOverflow:        r.stats.PacketsOverflow.Load(),
+			ParityReceived:         r.stats.ParityReceived.Load(),
+			ParityUnused:           r.stats.ParityUnused.Load(),
+			ChunksRebuilt:          r.stats.ChunksRebuilt.Load(),
 		},
 	}
 	st.Alerts, st.RecentAlerts = r.alerts.log.Snapshot()

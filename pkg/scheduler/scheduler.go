@@ -54,6 +54,8 @@ type Config struct {
 	// announces a new manifest at once); chunks of an object a receiver
 	// does not know yet are dropped.
 	FirstPassDelay time.Duration
+	// FEC configures Reed-Solomon parity for first and repair passes.
+	FEC FEC
 }
 
 // DefaultConfig returns the defaults used by the services.
@@ -68,6 +70,7 @@ func DefaultConfig() Config {
 		RateWindow:      time.Second,
 		FirstPassDelay:  500 * time.Millisecond,
 		MergeWindow:     200 * time.Millisecond,
+		FEC:             FEC{Block: 32, Parity: 16},
 	}
 }
 
@@ -98,6 +101,7 @@ func (c Config) Validate() error {
 	if c.FirstPassDelay < 0 {
 		errs = append(errs, fmt.Errorf("first-pass-delay %v: must not be negative", c.FirstPassDelay))
 	}
+	errs = append(errs, c.FEC.Validate()...)
 	return errors.Join(errs...)
 }
 
@@ -188,6 +192,9 @@ type Job struct {
 	Pass uint32
 	// Ranges are the chunks to send, in order.
 	Ranges chunks.List
+	// Parity lists the parity shards to send after the chunks, by block,
+	// in block order.
+	Parity []BlockParity
 	// Repair is true for passes after the first.
 	Repair  bool
 	Started time.Time
@@ -199,8 +206,10 @@ type object struct {
 	obj         manifest.Object
 	passes      uint32
 	state       JobState
-	whole       bool        // next pass sends the whole object
-	ranges      chunks.List // else: the union of ranges asked for
+	whole       bool              // next pass sends the whole object
+	ranges      chunks.List       // else: the union of ranges asked for
+	blockMiss   map[uint32]uint32 // with FEC: most chunks of a block one NACK lacks
+	parityNext  map[uint32]uint8  // with FEC: next unsent parity shard per block
 	lastPassEnd time.Time
 	lastSeq     uint64    // job sequence number of the last pass
 	eligible    time.Time // when a pooled object may start
@@ -304,15 +313,15 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 		case !ok || rec.obj.Version != r.Version:
 			out = append(out, Decision{Action: NotFound})
 		case rec.state == Pooled:
-			rec.merge(r.Missing)
+			rec.merge(r.Missing, s.cfg.FEC)
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case rec.state == InFlight:
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case info.HorizonKnown && rec.lastSeq > info.Horizon:
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case int(rec.passes) < s.cfg.MaxPasses:
-			rec.whole, rec.ranges = false, nil
-			rec.merge(r.Missing)
+			rec.whole, rec.ranges, rec.blockMiss = false, nil, nil
+			rec.merge(r.Missing, s.cfg.FEC)
 			s.enqueue(rec, now.Add(s.cfg.MergeWindow))
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		default:
@@ -323,15 +332,18 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 }
 
 // merge adds the chunks a NACK asked for to the object's next pass.
-func (o *object) merge(missing chunks.List) {
+func (o *object) merge(missing chunks.List, f FEC) {
 	if o.whole {
 		return
 	}
 	if len(missing) == 0 || missing.Len() >= uint64(o.obj.Chunks) {
-		o.whole, o.ranges = true, nil
+		o.whole, o.ranges, o.blockMiss = true, nil, nil
 		return
 	}
 	o.ranges = o.ranges.Union(missing)
+	if f.Enabled() {
+		o.mergeParity(missing, f.Block)
+	}
 }
 
 // enqueue pools rec, eligible at the later of at and the end of its
@@ -377,12 +389,18 @@ func (s *Scheduler) Next(now time.Time) []Job {
 			Started: now,
 			gen:     rec.gen,
 		}
-		if rec.whole {
+		switch {
+		case rec.whole:
 			j.Ranges = chunks.Whole(rec.obj.Chunks)
-		} else {
+			if rec.passes == 0 {
+				j.Parity = proactive(rec, s.cfg.FEC)
+			}
+		case s.cfg.FEC.Enabled():
+			j.Ranges, j.Parity = rec.planParity(rec.ranges, s.cfg.FEC)
+		default:
 			j.Ranges = rec.ranges
 		}
-		rec.whole, rec.ranges = false, nil
+		rec.whole, rec.ranges, rec.blockMiss = false, nil, nil
 		jobs = append(jobs, j)
 	}
 	return jobs

@@ -41,6 +41,7 @@ func testConfig() Config {
 	c.Period = time.Second
 	c.FirstPassDelay = 0
 	c.MergeWindow = 0
+	c.FEC = FEC{} // parity_test.go covers repairs with parity
 	return c
 }
 

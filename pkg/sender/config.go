@@ -168,6 +168,8 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < manifest.MinChunkSize || c.ChunkSize > wire.MaxPayload {
 		errs = append(errs, fmt.Errorf("chunk-size %d: must be in [%d,%d]", c.ChunkSize, manifest.MinChunkSize, wire.MaxPayload))
+	} else if c.Scheduler.FEC.Enabled() && c.ChunkSize > wire.MaxPayload-wire.ParityFixedLen {
+		errs = append(errs, fmt.Errorf("chunk-size %d: a PARITY packet adds %d bytes; with FEC at most %d", c.ChunkSize, wire.ParityFixedLen, wire.MaxPayload-wire.ParityFixedLen))
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %d: must not be negative", c.Rate))

@@ -14,8 +14,9 @@ type collector struct{ s *Sender }
 var senderDescs = struct {
 	packets, bytes, dataBytes, passes, nacks, replies, pulls, pullBytes, aborted *prometheus.Desc
 	jobs, interval, rate, takeovers, alerts, state, objects, channelBytes        *prometheus.Desc
-	pace, paceDecreases                                                          *prometheus.Desc
+	pace, paceDecreases, parity                                                  *prometheus.Desc
 }{
+	parity:        prometheus.NewDesc("nackcast_sender_parity_packets_sent_total", "PARITY packets multicast (Reed-Solomon forward error correction).", nil, nil),
 	pace:          prometheus.NewDesc("nackcast_sender_rate_bytes", "Multicast pacing rate now, bytes per second (0: unpaced).", nil, nil),
 	paceDecreases: prometheus.NewDesc("nackcast_sender_rate_decreases_total", "Times the rate was lowered because receivers were overrun.", nil, nil),
 	packets:       prometheus.NewDesc("nackcast_sender_packets_sent_total", "UDP datagrams multicast.", nil, nil),
@@ -58,6 +59,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.packets, k.GetPacketsSent())
 	counter(d.bytes, k.GetBytesSent())
 	counter(d.dataBytes, k.GetDataBytesSent())
+	counter(d.parity, k.GetParityPacketsSent())
 	counter(d.passes, k.GetPasses()-k.GetRepairPasses(), "first")
 	counter(d.passes, k.GetRepairPasses(), "repair")
 	counter(d.nacks, k.GetNacks())

@@ -42,18 +42,19 @@ var (
 
 // Counters are a sender's cumulative counters.
 type Counters struct {
-	PacketsSent     atomic.Uint64
-	BytesSent       atomic.Uint64
-	DataBytesSent   atomic.Uint64
-	Passes          atomic.Uint64
-	RepairPasses    atomic.Uint64
-	Nacks           atomic.Uint64
-	RepliesWait     atomic.Uint64
-	RepliesUnicast  atomic.Uint64
-	RepliesNotFound atomic.Uint64
-	Pulls           atomic.Uint64
-	PullBytes       atomic.Uint64
-	JobsAborted     atomic.Uint64
+	PacketsSent       atomic.Uint64
+	BytesSent         atomic.Uint64
+	DataBytesSent     atomic.Uint64
+	Passes            atomic.Uint64
+	RepairPasses      atomic.Uint64
+	ParityPacketsSent atomic.Uint64
+	Nacks             atomic.Uint64
+	RepliesWait       atomic.Uint64
+	RepliesUnicast    atomic.Uint64
+	RepliesNotFound   atomic.Uint64
+	Pulls             atomic.Uint64
+	PullBytes         atomic.Uint64
+	JobsAborted       atomic.Uint64
 }
 
 // channel is one channel's current manifest and the identity of each
@@ -465,17 +466,18 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 			return s.rateCtl.Decreases()
 		}(),
 		Counters: &pb.SenderCounters{
-			PacketsSent:     s.stats.PacketsSent.Load(),
-			BytesSent:       s.stats.BytesSent.Load(),
-			DataBytesSent:   s.stats.DataBytesSent.Load(),
-			Passes:          s.stats.Passes.Load(),
-			RepairPasses:    s.stats.RepairPasses.Load(),
-			Nacks:           s.stats.Nacks.Load(),
-			RepliesWait:     s.stats.RepliesWait.Load(),
-			RepliesUnicast:  s.stats.RepliesUnicast.Load(),
-			RepliesNotFound: s.stats.RepliesNotFound.Load(),
-			Pulls:           s.stats.Pulls.Load(),
-			PullBytes:       s.stats.PullBytes.Load(),
+			PacketsSent:       s.stats.PacketsSent.Load(),
+			BytesSent:         s.stats.BytesSent.Load(),
+			DataBytesSent:     s.stats.DataBytesSent.Load(),
+			Passes:            s.stats.Passes.Load(),
+			RepairPasses:      s.stats.RepairPasses.Load(),
+			ParityPacketsSent: s.stats.ParityPacketsSent.Load(),
+			Nacks:             s.stats.Nacks.Load(),
+			RepliesWait:       s.stats.RepliesWait.Load(),
+			RepliesUnicast:    s.stats.RepliesUnicast.Load(),
+			RepliesNotFound:   s.stats.RepliesNotFound.Load(),
+			Pulls:             s.stats.Pulls.Load(),
+			PullBytes:         s.stats.PullBytes.Load(),
 		},
 	}
 	st.Alerts, st.RecentAlerts = s.alerts.Snapshot()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -247,27 +248,47 @@ func TestNackRPCInvalid(t *testing.T) {
 	}
 }
 
+// TestNackMergesRangesIntoRepair: three NACKs asking for chunks 2-3, 3
+// and 7 of a 10-chunk object merge into one repair pass: of those chunks
+// without forward error correction; of two parity shards (the most one
+// NACK lacks) with it.
 func TestNackMergesRangesIntoRepair(t *testing.T) {
-	s, _ := newTestSender(t, func(c *Config) { c.Scheduler.Period, c.Scheduler.MergeWindow = 0, 0 })
-	c := client(t, s)
-	ctx := testCtx(t)
-	big := objOf(t, s, "dir/big.bin")
-	s.mu.Lock()
-	for _, j := range s.sched.Next(time.Now()) {
-		s.sched.Done(j, time.Now(), 1)
+	tests := []struct {
+		name       string
+		fec        scheduler.FEC
+		wantChunks uint64
+		wantParity []scheduler.BlockParity
+	}{
+		{"chunks", scheduler.FEC{}, 3, nil},
+		{"parity", scheduler.FEC{Block: 32, Parity: 8}, 0, []scheduler.BlockParity{{Block: 0, First: 0, Count: 2}}},
 	}
-	s.mu.Unlock()
-	for _, r := range []*pb.ChunkRange{{First: 2, Count: 2}, {First: 3, Count: 1}, {First: 7, Count: 1}} {
-		resp, err := c.Nack(ctx, &pb.NackRequest{Channel: "chan", Objects: []*pb.ObjectNack{{ObjectId: big.ID, Version: big.Version, Missing: []*pb.ChunkRange{r}}}})
-		if err != nil || resp.GetObjects()[0].GetAction() != pb.NackAction_NACK_ACTION_WAIT {
-			t.Fatalf("Nack: %v %v", resp, err)
-		}
-	}
-	s.mu.Lock()
-	jobs := s.sched.Next(time.Now())
-	s.mu.Unlock()
-	if len(jobs) != 1 || jobs[0].Pass != 2 || jobs[0].Ranges.Len() != 3 || len(jobs[0].Ranges) != 2 {
-		t.Fatalf("repair jobs = %+v, want one pass-2 job of chunks 2,3,7", jobs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newTestSender(t, func(c *Config) {
+				c.Scheduler.Period, c.Scheduler.MergeWindow = 0, 0
+				c.Scheduler.FEC = tt.fec
+			})
+			c := client(t, s)
+			ctx := testCtx(t)
+			big := objOf(t, s, "dir/big.bin")
+			s.mu.Lock()
+			for _, j := range s.sched.Next(time.Now()) {
+				s.sched.Done(j, time.Now(), 1)
+			}
+			s.mu.Unlock()
+			for _, r := range []*pb.ChunkRange{{First: 2, Count: 2}, {First: 3, Count: 1}, {First: 7, Count: 1}} {
+				resp, err := c.Nack(ctx, &pb.NackRequest{Channel: "chan", Objects: []*pb.ObjectNack{{ObjectId: big.ID, Version: big.Version, Missing: []*pb.ChunkRange{r}}}})
+				if err != nil || resp.GetObjects()[0].GetAction() != pb.NackAction_NACK_ACTION_WAIT {
+					t.Fatalf("Nack: %v %v", resp, err)
+				}
+			}
+			s.mu.Lock()
+			jobs := s.sched.Next(time.Now())
+			s.mu.Unlock()
+			if len(jobs) != 1 || jobs[0].Pass != 2 || jobs[0].Ranges.Len() != tt.wantChunks || !slices.Equal(jobs[0].Parity, tt.wantParity) {
+				t.Fatalf("repair jobs = %+v, want one pass-2 job of %d chunks and parity %+v", jobs, tt.wantChunks, tt.wantParity)
+			}
+		})
 	}
 }
 

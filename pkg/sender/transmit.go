@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/nackcast/nackcast/pkg/fec"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/scheduler"
@@ -35,6 +36,14 @@ type transmitter struct {
 	ctrl   []byte
 	ctrlDg [][][]byte
 
+	// codec and shards compute parity: shards holds one block's data
+	// shards then its parity shards, each of the chunk size; encFor and
+	// encBlock name the block whose parity shards hold.
+	codec    *fec.Codec
+	shards   [][]byte
+	encFor   *jobRunner
+	encBlock uint32
+
 	ends         []pendingEnd
 	nextAnnounce time.Time
 	rateAt       time.Time // last adaptive rate update
@@ -53,10 +62,16 @@ type jobRunner struct {
 	ri        int    // index of the current range
 	next      uint32 // next chunk to send
 	lastChunk uint32 // last chunk put in the frame
+	pi        int    // index of the current block of job.Parity
+	pj        uint8  // parity shards of that block already sent
 	hdr       wire.Header
 }
 
-func (r *jobRunner) done() bool { return r.ri >= len(r.job.Ranges) }
+// dataDone reports whether every chunk of the job has been sent; its
+// parity shards follow.
+func (r *jobRunner) dataDone() bool { return r.ri >= len(r.job.Ranges) }
+
+func (r *jobRunner) done() bool { return r.dataDone() && r.pi >= len(r.job.Parity) }
 
 func newTransmitter(s *Sender) (*transmitter, error) {
 	sock, err := mcast.NewSender(s.cfg.Multicast)
@@ -66,7 +81,8 @@ func newTransmitter(s *Sender) (*transmitter, error) {
 	t := &transmitter{
 		s:      s,
 		sock:   sock,
-		frame:  make([]byte, mcast.MaxSegments*(wire.HeaderLen+s.cfg.ChunkSize)),
+		frame:  make([]byte, mcast.MaxSegments*(wire.HeaderLen+wire.ParityFixedLen+s.cfg.ChunkSize)),
+		codec:  fec.NewCodec(),
 		iov:    make([][]byte, 0, mcast.MaxSegments),
 		ctrl:   make([]byte, 0, wire.HeaderLen+wire.AnnounceFixedLen+wire.MaxChannelName),
 		ctrlDg: make([][][]byte, 1),
@@ -238,6 +254,9 @@ var errSocket = errors.New("multicast socket failed")
 // offload). A batch ends at the end of the object, so only its last
 // packet can be shorter than the others.
 func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
+	if r.dataDone() {
+		return t.sendParity(ctx, r)
+	}
 	k, data, err := t.fill(r)
 	if err != nil || k == 0 {
 		return err
@@ -256,13 +275,113 @@ func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
 	return nil
 }
 
+// sendParity sends the next batch of r's parity shards as PARITY packets,
+// paced, in one offloaded send: every PARITY packet has the same length.
+func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
+	k, err := t.fillParity(r)
+	if err != nil || k == 0 {
+		return err
+	}
+	seg := wire.HeaderLen + wire.ParityFixedLen + int(r.job.Object.ChunkSize)
+	size := k * seg
+	if err := t.pace(ctx, size); err != nil {
+		return err
+	}
+	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
+		return fmt.Errorf("%w: %w", errSocket, err)
+	}
+	t.s.stats.PacketsSent.Add(uint64(k))
+	t.s.stats.ParityPacketsSent.Add(uint64(k))
+	t.s.stats.BytesSent.Add(uint64(size))
+	return nil
+}
+
+// fillParity lays the next parity shards of r's job into the frame as
+// PARITY packets and returns how many. It computes each block's parity
+// once, reading the block's chunks from the file.
+func (t *transmitter) fillParity(r *jobRunner) (int, error) {
+	obj := &r.job.Object
+	cs := int(obj.ChunkSize)
+	seg := wire.HeaderLen + wire.ParityFixedLen + cs
+	maxK := min(mcast.MaxSegments, mcast.MaxSegmentBytes/seg, len(t.frame)/seg)
+	fc := t.s.cfg.Scheduler.FEC
+	g := fec.Geometry{Chunks: obj.Chunks, Block: fc.Block}
+	k := 0
+	for k < maxK && r.pi < len(r.job.Parity) {
+		bp := r.job.Parity[r.pi]
+		first, n := g.Span(bp.Block)
+		if n < 1 || int(bp.First)+int(bp.Count) > fc.Parity {
+			return 0, fmt.Errorf("parity %+v outside the code of %s: %w", bp, obj.Path, ErrChanged)
+		}
+		if t.encFor != r || t.encBlock != bp.Block {
+			if err := t.encode(r, first, n, fc.Parity); err != nil {
+				return 0, err
+			}
+		}
+		hdr := r.hdr
+		hdr.Type = wire.TypeParity
+		hdr.Chunk = bp.Block
+		hdr.PayloadLen = uint16(wire.ParityFixedLen + cs)
+		for ; r.pj < bp.Count && k < maxK; r.pj++ {
+			idx := bp.First + r.pj
+			slot := t.frame[k*seg : (k+1)*seg]
+			wire.PutHeader(slot, &hdr)
+			wire.PutParity(slot[wire.HeaderLen:], wire.Parity{Block: uint8(fc.Block), Total: uint8(fc.Parity), Index: idx})
+			copy(slot[wire.HeaderLen+wire.ParityFixedLen:], t.shards[n+int(idx)])
+			k++
+		}
+		if r.pj == bp.Count {
+			r.pi++
+			r.pj = 0
+		}
+	}
+	return k, nil
+}
+
+// encode reads the n chunks of the block starting at chunk first into the
+// shard buffers (the object's last chunk zero-padded) and computes the
+// block's parity shards.
+func (t *transmitter) encode(r *jobRunner, first uint32, n, parity int) error {
+	obj := &r.job.Object
+	cs := int(obj.ChunkSize)
+	if len(t.shards) < n+parity || (len(t.shards) > 0 && cap(t.shards[0]) < cs) {
+		t.shards = make([][]byte, fec.MaxShards)
+		for i := range t.shards {
+			t.shards[i] = make([]byte, cs)
+		}
+	}
+	shards := t.shards[:n+parity]
+	t.iov = t.iov[:0]
+	for i := range n {
+		shards[i] = shards[i][:cs]
+		l := obj.ChunkLen(first + uint32(i))
+		clear(shards[i][l:])
+		t.iov = append(t.iov, shards[i][:l])
+	}
+	for i := n; i < n+parity; i++ {
+		shards[i] = shards[i][:cs]
+	}
+	if _, err := t.vec.ReadAt(r.f, t.iov, obj.Offset(first)); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("origin file shrank: %w", ErrChanged)
+		}
+		return err
+	}
+	t.encFor, t.encBlock = nil, 0
+	if err := t.codec.Encode(n, shards); err != nil {
+		return err
+	}
+	t.encFor, t.encBlock = r, first/uint32(t.s.cfg.Scheduler.FEC.Block)
+	return nil
+}
+
 // fill lays the next packets of r's job into the frame and returns how
 // many, with their content bytes. It does not allocate.
 func (t *transmitter) fill(r *jobRunner) (k, data int, err error) {
 	obj := &r.job.Object
 	seg := wire.HeaderLen + int(obj.ChunkSize)
 	maxK := min(mcast.MaxSegments, mcast.MaxSegmentBytes/seg, len(t.frame)/seg)
-	for k < maxK && !r.done() {
+	for k < maxK && !r.dataDone() {
 		rg := r.job.Ranges[r.ri]
 		end := uint32(rg.End())
 		n := min(uint32(maxK-k), end-r.next)
@@ -289,7 +408,7 @@ func (t *transmitter) fill(r *jobRunner) (k, data int, err error) {
 		r.next += n
 		if r.next >= end {
 			r.ri++
-			if !r.done() {
+			if !r.dataDone() {
 				r.next = r.job.Ranges[r.ri].First
 			}
 		}
@@ -341,6 +460,9 @@ func (t *transmitter) finish(ctx context.Context, r *jobRunner) error {
 // sequence number seq and its pass counts; an aborted one has seq 0.
 func (t *transmitter) remove(r *jobRunner, seq uint64) {
 	r.f.Close()
+	if t.encFor == r {
+		t.encFor = nil
+	}
 	for i, a := range t.active {
 		if a == r {
 			t.active = append(t.active[:i], t.active[i+1:]...)

@@ -234,6 +234,39 @@ func (p *Partial) Progress() (held uint32, bytes uint64) {
 	return held, bytes
 }
 
+// HeldIn returns how many of the n chunks from first are held.
+func (p *Partial) HeldIn(first uint32, n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	held := 0
+	for i := range uint32(n) {
+		if p.bm.Has(first + i) {
+			held++
+		}
+	}
+	return held
+}
+
+// ReadChunk reads held chunk i into buf, which must have the chunk's exact
+// length.
+func (p *Partial) ReadChunk(i uint32, buf []byte) error {
+	if len(buf) != p.obj.ChunkLen(i) {
+		return fmt.Errorf("read chunk %d of %s into %d bytes: %w", i, p.obj.Path, len(buf), ErrChunk)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fs.ErrClosed
+	}
+	if !p.bm.Has(i) {
+		return fmt.Errorf("chunk %d of %s not held: %w", i, p.obj.Path, ErrChunk)
+	}
+	if _, err := p.f.ReadAt(buf, p.obj.Offset(i)); err != nil {
+		return fmt.Errorf("read %s: %w", p.obj.Path, err)
+	}
+	return nil
+}
+
 // Full reports whether every chunk is held.
 func (p *Partial) Full() bool {
 	p.mu.Lock()

@@ -33,17 +33,19 @@
 //
 //   - magic: 0x4E43; anything else is not a nackcast packet.
 //   - version: protocol version, currently 1. Receivers drop other versions.
-//   - type: [TypeData], [TypeEnd], [TypeAnnounce]; [TypeParity] is reserved
-//     for forward error correction and rejected by this version.
+//   - type: [TypeData], [TypeEnd], [TypeAnnounce], [TypeParity].
 //   - flags: [FlagBackup] (sent by a backup sender), [FlagRepair] (part of a
-//     pass after the first). Undefined bits must be zero.
+//     pass after the first), [FlagAuth] (an authentication trailer follows
+//     the payload, checked and stripped before parsing), [FlagSealed] (the
+//     payload is encrypted). Undefined bits must be zero.
 //   - payload length: the number of payload bytes. It must equal the datagram
 //     length minus the header: a datagram that is longer or shorter is dropped.
 //   - sender epoch: the incarnation of the sender that sent the packet. A
 //     backup that takes over starts a new epoch; receivers count packets per
 //     epoch.
 //   - channel id: first four bytes of SHA-256("nackcast/channel/" + name).
-//   - chunk index: index of the chunk in a DATA packet; zero otherwise.
+//   - chunk index: index of the chunk in a DATA packet, of the block in a
+//     PARITY packet; zero otherwise.
 //   - object id: first eight bytes of SHA-256("nackcast/object/" + channel +
 //     "/" + path); zero in ANNOUNCE packets.
 //   - object version: first eight bytes of the object's SHA-256; zero in
@@ -64,6 +66,14 @@
 //     the last job finished (64 bits, 0 before the first), name length
 //     (16 bits), channel name. Receivers holding another manifest version
 //     refetch the manifest over gRPC.
+//   - PARITY: one Reed-Solomon parity shard of a block of chunks (package
+//     fec), the block's index in the chunk index field: the sender's block
+//     size K in chunks (8 bits), the parity shard count R of the code
+//     (8 bits), this shard's index below R (8 bits), a zero byte, then the
+//     shard (the object's chunk size in bytes). Block b covers the n =
+//     min(K, chunks − b×K) chunks from b×K; the object's last chunk is
+//     zero-padded to the chunk size for coding. Any n shards of a block,
+//     data or parity, rebuild it.
 //
 // The job sequence number gives a receiver its horizon: the last job whose
 // packets it has processed, since packets of one sender arrive in order on

@@ -25,6 +25,8 @@ const (
 	AnnounceFixedLen = 22
 	// MaxChannelName is the longest channel name an ANNOUNCE can carry.
 	MaxChannelName = 128
+	// ParityFixedLen is the length of a PARITY payload before its shard.
+	ParityFixedLen = 4
 )
 
 // Type is the packet type.
@@ -35,7 +37,8 @@ const (
 	TypeData     Type = 1
 	TypeEnd      Type = 2
 	TypeAnnounce Type = 3
-	// TypeParity is reserved for forward error correction parity packets.
+	// TypeParity carries one Reed-Solomon parity shard of a block of
+	// chunks (package fec).
 	TypeParity Type = 4
 )
 
@@ -62,8 +65,15 @@ const (
 	FlagBackup Flags = 1 << 0
 	// FlagRepair marks packets of a pass after the first.
 	FlagRepair Flags = 1 << 1
+	// FlagAuth marks a datagram that carries an authentication trailer
+	// after its payload (package pktauth); the trailer is checked and
+	// stripped before Parse sees the packet.
+	FlagAuth Flags = 1 << 2
+	// FlagSealed marks a datagram whose payload is encrypted (with
+	// FlagAuth also set); pktauth decrypts it in place before Parse.
+	FlagSealed Flags = 1 << 3
 
-	knownFlags = FlagBackup | FlagRepair
+	knownFlags = FlagBackup | FlagRepair | FlagAuth | FlagSealed
 )
 
 // Decoding errors. Every error returned by Parse wraps exactly one of them.
@@ -211,6 +221,68 @@ func ParseAnnounce(p []byte) (Announce, error) {
 	return a, nil
 }
 
+// Parity is the fixed part of a PARITY payload: the shape of the block's
+// code and which parity shard follows. The block index travels in the
+// header's chunk index field.
+type Parity struct {
+	// Block is K, the sender's block size in chunks: block b covers chunks
+	// b×K to min(b×K+K, chunk count)−1, and its code has that many data
+	// shards.
+	Block uint8
+	// Total is the number of parity shards of the block's code (R).
+	Total uint8
+	// Index is this shard's index among the parity shards, below Total.
+	Index uint8
+}
+
+// PutParity writes the fixed part of a PARITY payload into the first
+// ParityFixedLen bytes of b.
+func PutParity(b []byte, p Parity) {
+	_ = b[ParityFixedLen-1]
+	b[0], b[1], b[2], b[3] = p.Block, p.Total, p.Index, 0
+}
+
+// AppendParity appends a complete PARITY packet carrying shard, parity
+// shard p.Index of block h.Chunk, to dst.
+func AppendParity(dst []byte, h Header, p Parity, shard []byte) ([]byte, error) {
+	if len(shard) == 0 || len(shard) > MaxPayload-ParityFixedLen {
+		return dst, fmt.Errorf("parity shard of %d bytes: %w", len(shard), ErrTooLarge)
+	}
+	if err := p.check(); err != nil {
+		return dst, err
+	}
+	h.Type = TypeParity
+	h.PayloadLen = uint16(ParityFixedLen + len(shard))
+	dst = AppendHeader(dst, &h)
+	n := len(dst)
+	dst = grow(dst, ParityFixedLen)
+	PutParity(dst[n:], p)
+	return append(dst, shard...), nil
+}
+
+func (p Parity) check() error {
+	if p.Block == 0 || p.Total == 0 || p.Index >= p.Total || int(p.Block)+int(p.Total) > 256 {
+		return fmt.Errorf("parity %d of %d over blocks of %d chunks: %w", p.Index, p.Total, p.Block, ErrPayload)
+	}
+	return nil
+}
+
+// ParseParity decodes the payload of a PARITY packet and returns its fixed
+// part and the shard, which aliases payload.
+func ParseParity(payload []byte) (Parity, []byte, error) {
+	if len(payload) <= ParityFixedLen {
+		return Parity{}, nil, fmt.Errorf("PARITY payload of %d bytes: %w", len(payload), ErrPayload)
+	}
+	p := Parity{Block: payload[0], Total: payload[1], Index: payload[2]}
+	if payload[3] != 0 {
+		return Parity{}, nil, fmt.Errorf("PARITY reserved byte %d: %w", payload[3], ErrPayload)
+	}
+	if err := p.check(); err != nil {
+		return Parity{}, nil, err
+	}
+	return p, payload[ParityFixedLen:], nil
+}
+
 // Parse decodes the header of the datagram b and returns it with the
 // payload, which aliases b. It checks everything the header alone can tell:
 // magic, version, type, flags, that the payload length matches the datagram
@@ -255,6 +327,10 @@ func Parse(b []byte) (Header, []byte, error) {
 	case TypeAnnounce:
 		if h.Chunk != 0 || h.Object != 0 || h.ObjVersion != 0 {
 			return h, nil, ErrBadHeader
+		}
+	case TypeParity:
+		if len(p) <= ParityFixedLen {
+			return h, nil, ErrPayload
 		}
 	default:
 		return h, nil, ErrType

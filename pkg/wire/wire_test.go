@@ -107,6 +107,38 @@ func TestAnnounceRoundTrip(t *testing.T) {
 	}
 }
 
+func TestParityRoundTrip(t *testing.T) {
+	want := Parity{Block: 32, Total: 8, Index: 5}
+	shard := bytes.Repeat([]byte{3}, 1400)
+	h := sampleHeader()
+	pkt, err := AppendParity(nil, h, want, shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh, p, err := Parse(pkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gh.Type != TypeParity || gh.Chunk != h.Chunk || int(gh.PayloadLen) != ParityFixedLen+len(shard) {
+		t.Errorf("header = %+v", gh)
+	}
+	got, gs, err := ParseParity(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || !bytes.Equal(gs, shard) {
+		t.Errorf("parity = %+v (%d bytes), want %+v", got, len(gs), want)
+	}
+	for _, bad := range []Parity{{Block: 0, Total: 1}, {Block: 1, Total: 1, Index: 1}} {
+		if _, err := AppendParity(nil, h, bad, shard); !errors.Is(err, ErrPayload) {
+			t.Errorf("AppendParity(%+v) err = %v, want ErrPayload", bad, err)
+		}
+	}
+	if _, err := AppendParity(nil, h, want, nil); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("AppendParity(empty shard) err = %v", err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	good, _ := AppendData(nil, sampleHeader(), []byte("abc"))
 	end := AppendEnd(nil, sampleHeader(), End{ChunkCount: 1, Pass: 1, Size: 3, Seq: 1})
@@ -126,7 +158,10 @@ func TestParseRejects(t *testing.T) {
 		{"magic", mut(good, func(b []byte) { b[0] = 'X' }), ErrMagic},
 		{"version", mut(good, func(b []byte) { b[2] = 2 }), ErrVersion},
 		{"type zero", mut(good, func(b []byte) { b[3] = 0 }), ErrType},
-		{"type parity reserved", mut(good, func(b []byte) { b[3] = byte(TypeParity) }), ErrType},
+		{"parity without shard", mut(good[:HeaderLen+ParityFixedLen], func(b []byte) {
+			b[3] = byte(TypeParity)
+			binary.BigEndian.PutUint16(b[6:], ParityFixedLen)
+		}), ErrPayload},
 		{"type unknown", mut(good, func(b []byte) { b[3] = 200 }), ErrType},
 		{"undefined flag", mut(good, func(b []byte) { b[5] |= 0x80 }), ErrFlags},
 		{"truncated payload", good[:len(good)-1], ErrLength},
@@ -166,6 +201,12 @@ func TestParsePayloadRejects(t *testing.T) {
 			_, err := ParseAnnounce(p)
 			return err
 		}},
+		{"parity short", func() error { _, _, err := ParseParity(make([]byte, ParityFixedLen)); return err }},
+		{"parity zero block", func() error { _, _, err := ParseParity([]byte{0, 1, 0, 0, 9}); return err }},
+		{"parity zero total", func() error { _, _, err := ParseParity([]byte{1, 0, 0, 0, 9}); return err }},
+		{"parity index past total", func() error { _, _, err := ParseParity([]byte{4, 2, 2, 0, 9}); return err }},
+		{"parity shape over 256", func() error { _, _, err := ParseParity([]byte{200, 57, 0, 0, 9}); return err }},
+		{"parity reserved byte", func() error { _, _, err := ParseParity([]byte{4, 2, 1, 1, 9}); return err }},
 		{"announce name too long", func() error {
 			p := make([]byte, AnnounceFixedLen+MaxChannelName+1)
 			binary.BigEndian.PutUint16(p[20:], MaxChannelName+1)
@@ -222,7 +263,8 @@ func FuzzParse(f *testing.F) {
 	d, _ := AppendData(nil, sampleHeader(), []byte("chunk"))
 	e := AppendEnd(nil, sampleHeader(), End{ChunkCount: 2, Pass: 1, Size: 10, Seq: 7})
 	a, _ := AppendAnnounce(nil, sampleHeader(), Announce{ManifestVersion: 5, ObjectCount: 2, Name: []byte("news")})
-	for _, s := range [][]byte{d, e, a, nil, d[:10], []byte("NC\x01\x01")} {
+	pa, _ := AppendParity(nil, sampleHeader(), Parity{Block: 3, Total: 2, Index: 1}, []byte("shard"))
+	for _, s := range [][]byte{d, e, a, pa, nil, d[:10], []byte("NC\x01\x01")} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -243,6 +285,12 @@ func FuzzParse(f *testing.F) {
 			if en, err := ParseEnd(p); err == nil {
 				if got := AppendEnd(nil, h, en); !bytes.Equal(got, b) {
 					t.Fatalf("END re-encoding differs")
+				}
+			}
+		case TypeParity:
+			if pp, shard, err := ParseParity(p); err == nil {
+				if got, err := AppendParity(nil, h, pp, shard); err != nil || !bytes.Equal(got, b) {
+					t.Fatalf("PARITY re-encoding differs: %v", err)
 				}
 			}
 		case TypeAnnounce:

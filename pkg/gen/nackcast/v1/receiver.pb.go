@@ -755,8 +755,15 @@ type ReceiverCounters struct {
 	// Datagrams the kernel dropped because the socket buffer was full (the
 	// receiver could not keep up), as the kernel counts them.
 	PacketsOverflow uint64 `protobuf:"varint,20,opt,name=packets_overflow,json=packetsOverflow,proto3" json:"packets_overflow,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// PARITY packets kept for rebuilding a block.
+	ParityReceived uint64 `protobuf:"varint,21,opt,name=parity_received,json=parityReceived,proto3" json:"parity_received,omitempty"`
+	// PARITY packets dropped: for a block already whole, or over the memory
+	// cap for held parity.
+	ParityUnused uint64 `protobuf:"varint,22,opt,name=parity_unused,json=parityUnused,proto3" json:"parity_unused,omitempty"`
+	// Chunks rebuilt from parity (forward error correction).
+	ChunksRebuilt uint64 `protobuf:"varint,23,opt,name=chunks_rebuilt,json=chunksRebuilt,proto3" json:"chunks_rebuilt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReceiverCounters) Reset() {
@@ -922,6 +929,27 @@ func (x *ReceiverCounters) GetPacketsOverflow() uint64 {
 	return 0
 }
 
+func (x *ReceiverCounters) GetParityReceived() uint64 {
+	if x != nil {
+		return x.ParityReceived
+	}
+	return 0
+}
+
+func (x *ReceiverCounters) GetParityUnused() uint64 {
+	if x != nil {
+		return x.ParityUnused
+	}
+	return 0
+}
+
+func (x *ReceiverCounters) GetChunksRebuilt() uint64 {
+	if x != nil {
+		return x.ChunksRebuilt
+	}
+	return 0
+}
+
 // EpochStats counts the DATA packets a receiver accepted from one sender
 // epoch (one incarnation of the primary or of the backup).
 type EpochStats struct {
@@ -1057,7 +1085,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.nackcast.v1.ObjectStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"bytes_have\x18\x05 \x01(\x04R\tbytesHave\x12\x18\n" +
-	"\apercent\x18\x06 \x01(\x01R\apercent\"\xbd\x06\n" +
+	"\apercent\x18\x06 \x01(\x01R\apercent\"\xb2\a\n" +
 	"\x10ReceiverCounters\x12)\n" +
 	"\x10packets_received\x18\x01 \x01(\x04R\x0fpacketsReceived\x12+\n" +
 	"\x11packets_malformed\x18\x02 \x01(\x04R\x10packetsMalformed\x12'\n" +
@@ -1079,7 +1107,10 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\fobjects_lost\x18\x10 \x01(\x04R\vobjectsLost\x12)\n" +
 	"\x10manifest_fetches\x18\x12 \x01(\x04R\x0fmanifestFetches\x124\n" +
 	"\x16replies_primary_active\x18\x13 \x01(\x04R\x14repliesPrimaryActive\x12)\n" +
-	"\x10packets_overflow\x18\x14 \x01(\x04R\x0fpacketsOverflowJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
+	"\x10packets_overflow\x18\x14 \x01(\x04R\x0fpacketsOverflow\x12'\n" +
+	"\x0fparity_received\x18\x15 \x01(\x04R\x0eparityReceived\x12#\n" +
+	"\rparity_unused\x18\x16 \x01(\x04R\fparityUnused\x12%\n" +
+	"\x0echunks_rebuilt\x18\x17 \x01(\x04R\rchunksRebuiltJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
 	"\n" +
 	"EpochStats\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x06R\x05epoch\x12\x16\n" +

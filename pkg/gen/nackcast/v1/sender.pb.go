@@ -1834,9 +1834,11 @@ type SenderCounters struct {
 	// Pull RPCs served.
 	Pulls uint64 `protobuf:"varint,10,opt,name=pulls,proto3" json:"pulls,omitempty"`
 	// Bytes sent by Pull.
-	PullBytes     uint64 `protobuf:"varint,11,opt,name=pull_bytes,json=pullBytes,proto3" json:"pull_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PullBytes uint64 `protobuf:"varint,11,opt,name=pull_bytes,json=pullBytes,proto3" json:"pull_bytes,omitempty"`
+	// PARITY packets sent (forward error correction).
+	ParityPacketsSent uint64 `protobuf:"varint,12,opt,name=parity_packets_sent,json=parityPacketsSent,proto3" json:"parity_packets_sent,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SenderCounters) Reset() {
@@ -1942,6 +1944,13 @@ func (x *SenderCounters) GetPulls() uint64 {
 func (x *SenderCounters) GetPullBytes() uint64 {
 	if x != nil {
 		return x.PullBytes
+	}
+	return 0
+}
+
+func (x *SenderCounters) GetParityPacketsSent() uint64 {
+	if x != nil {
+		return x.ParityPacketsSent
 	}
 	return 0
 }
@@ -2381,7 +2390,7 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
 	"\x06passes\x18\x04 \x01(\rR\x06passes\x12+\n" +
-	"\x05state\x18\x05 \x01(\x0e2\x15.nackcast.v1.JobStateR\x05state\"\xfa\x02\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x15.nackcast.v1.JobStateR\x05state\"\xaa\x03\n" +
 	"\x0eSenderCounters\x12!\n" +
 	"\fpackets_sent\x18\x01 \x01(\x04R\vpacketsSent\x12\x1d\n" +
 	"\n" +
@@ -2396,7 +2405,8 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x05pulls\x18\n" +
 	" \x01(\x04R\x05pulls\x12\x1d\n" +
 	"\n" +
-	"pull_bytes\x18\v \x01(\x04R\tpullBytes\"j\n" +
+	"pull_bytes\x18\v \x01(\x04R\tpullBytes\x12.\n" +
+	"\x13parity_packets_sent\x18\f \x01(\x04R\x11parityPacketsSent\"j\n" +
 	"\x14PublishObjectRequest\x124\n" +
 	"\x06header\x18\x01 \x01(\v2\x1a.nackcast.v1.PublishHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
