@@ -83,7 +83,8 @@ FUZZ_TARGETS := \
 	./pkg/chunks:FuzzNormalize \
 	./pkg/manifest:FuzzFromProto \
 	./pkg/manifest:FuzzValidatePath \
-	./pkg/sender:FuzzNackRequest
+	./pkg/sender:FuzzNackRequest \
+	./pkg/pktauth:FuzzOpen
 
 .PHONY: fuzz-short
 fuzz-short: ## run every fuzz target for FUZZTIME (default 3s)
@@ -106,7 +107,7 @@ bench: build ## side-by-side benchmark (root: netns lab with uftp, raw ceiling, 
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench: the namespace comparison needs root (network namespaces, nftables); running the loopback benchmark of nackcast alone"; fi
 	$(GO) run ./scripts/bench -bin $(BIN)
 	$(GO) run ./scripts/implosion -bin $(BIN)
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler ./pkg/fec ./pkg/pktauth ./pkg/sender
 
 .PHONY: docs
 docs: ## regenerate the README's configuration tables from the real flags
