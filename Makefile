@@ -109,6 +109,10 @@ bench: build ## side-by-side benchmark (root: netns lab with uftp, raw ceiling, 
 	$(GO) run ./scripts/implosion -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler ./pkg/fec ./pkg/pktauth ./pkg/sender
 
+.PHONY: dev-certs
+dev-certs: build ## a development CA and certificates for mutual TLS in certs/ (offline; reuses an existing CA)
+	$(BIN)/nackctl dev-certs -out certs -certs primary:sender,backup:backup,receiver-1:receiver,receiver-2:receiver,receiver-3:receiver,admin:admin
+
 .PHONY: docs
 docs: ## regenerate the README's configuration tables from the real flags
 	$(GO) run ./scripts/flagdoc

@@ -61,6 +61,11 @@ make --no-print-directory image IMAGE="$image" >/dev/null
 export NACKCAST_IMAGE="$image" NACKCAST_SAMPLE_LARGE=32Mi NACKCAST_PRIMARY_FIRST_PASS_DELAY=8s
 dc up -d
 receivers=(127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103)
+# nackctl on the host speaks mutual TLS with the admin certificate.
+certs_id=$(docker ps -aq --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=certs" | head -n1)
+[ -n "$certs_id" ] || fail "no certs container"
+docker cp "$certs_id:/certs" "$work/certs" >/dev/null
+export NACKCAST_TLS_CA="$work/certs/ca.pem" NACKCAST_TLS_CERT="$work/certs/admin.pem" NACKCAST_TLS_KEY="$work/certs/admin.key"
 
 step "wait for every receiver to complete the sample channel"
 "$ctl" wait -for 180s "${receivers[@]}" || fail "receivers did not complete"
@@ -71,6 +76,14 @@ for i in 1 2 3; do
 	[ "$got" = "$origin_sums" ] || fail "receiver-$i's volume differs from the origin"
 	echo "receiver-$i: $n files match the origin's SHA-256"
 done
+
+step "mutual TLS: a plaintext client and a receiver's certificate are refused"
+plain_err=$(env -u NACKCAST_TLS_CA -u NACKCAST_TLS_CERT -u NACKCAST_TLS_KEY "$ctl" -addr 127.0.0.1:7001 channels 2>&1) && fail "a plaintext client was served"
+echo "plaintext client refused: $plain_err"
+denied=$("$ctl" -tls-cert "$work/certs/receiver-1.pem" -tls-key "$work/certs/receiver-1.key" -addr 127.0.0.1:7001 delete -channel sample small-000.bin 2>&1) &&
+	fail "a receiver's certificate was allowed to delete: $denied"
+grep -q PermissionDenied <<<"$denied" || fail "delete with a receiver's certificate: $denied"
+echo "a receiver's certificate cannot delete: PermissionDenied"
 
 step "publish a new file, then kill the primary before its first pass"
 head -c 3000000 /dev/urandom >"$work/new.bin"

@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
 // Common holds the flags every service has.
@@ -34,6 +35,11 @@ type Common struct {
 	Grace       time.Duration
 	Config      string
 	HealthCheck bool
+	// Transport is gRPC transport security, for serving and for dialling
+	// other services.
+	Transport Transport
+	// Policy is who may call which method under mutual TLS.
+	Policy tlsconf.Policy
 }
 
 // Register adds the common flags to fs with listen as the default gRPC
@@ -47,6 +53,7 @@ func (c *Common) Register(fs *flag.FlagSet, listen, metrics string) {
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's /debug/pprof profiles on the metrics address")
 	fs.StringVar(&c.Config, "config", "", "read flag values from this file (lines of \"name = value\")")
 	fs.BoolVar(&c.HealthCheck, "healthcheck", false, "check the health of the service listening on -listen and exit 0 if it is SERVING (for container probes)")
+	c.Transport.Register(fs)
 }
 
 // healthCheck asks the service on the listen address for its health and
@@ -61,7 +68,11 @@ func (c *Common) healthCheck(name string) int {
 		host = "127.0.0.1"
 	}
 	addr := net.JoinHostPort(host, port)
-	cc, err := rpc.Dial(addr)
+	if err := c.Transport.Setup(hclog.NewNullLogger()); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	cc, err := rpc.Dial(addr, c.Transport.DialOptions()...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 1
@@ -114,6 +125,26 @@ func (c *Common) serveHTTP(ctx context.Context, log hclog.Logger, reg *prometheu
 	}()
 	log.Info("metrics listening", "address", lis.Addr().String(), "pprof", c.Pprof)
 	return nil
+}
+
+// reloadOnHangup reloads the TLS certificates on SIGHUP until ctx is done
+// (they are also reloaded when their files change).
+func (c *Common) reloadOnHangup(ctx context.Context, log hclog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := c.Transport.Reload(); err != nil {
+				log.Warn("tls reload failed; keeping the previous certificates", "error", err)
+			} else if c.Transport.Secure() {
+				log.Info("tls certificates reloaded")
+			}
+		}
+	}
 }
 
 // Logger returns the root logger named name.
@@ -171,6 +202,7 @@ func (c *Common) Serve(log hclog.Logger, srv *rpc.Server, engine Engine, service
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go c.reloadOnHangup(ctx, log)
 	lis, err := net.Listen("tcp", listen)
 	if err != nil {
 		log.Error("cannot listen", "address", listen, "error", err)
@@ -248,7 +280,18 @@ func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Bu
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	srv := rpc.NewServer(log.Named("grpc"))
+	if err := common.Transport.Setup(log.Named("tls")); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if common.Transport.Secure() {
+		if err := common.Policy.Validate(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: authorization policy: %v\n", name, err)
+			return 2
+		}
+	}
+	log.Info("grpc transport", "security", common.Transport.String())
+	srv := rpc.NewServer(log.Named("grpc"), common.Transport.ServerOptions(common.Policy)...)
 	engine, err := build(log, srv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

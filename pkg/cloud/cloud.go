@@ -22,6 +22,7 @@ import (
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/netlab"
 	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
 // Proc is one service process of the cloud.
@@ -47,8 +48,72 @@ type Cloud struct {
 	Group  string
 	Port   int
 
+	// ca, when set, gives every process a certificate of its own and
+	// runs the cloud with mutual TLS (EnableTLS); otherwise processes run
+	// with -plaintext on loopback.
+	ca    *tlsconf.DevCA
+	admin *tlsconf.Reloader
+
 	mu    sync.Mutex
 	procs []*Proc
+}
+
+// CertDir is where EnableTLS keeps the cloud's certificates.
+func (c *Cloud) CertDir() string { return filepath.Join(c.Dir, "certs") }
+
+// EnableTLS makes a development CA for the cloud: processes started from
+// now on get a certificate named after them (role sender, backup or
+// receiver after their binary) and serve mutual TLS; the cloud's own
+// connections use an "admin" certificate.
+func (c *Cloud) EnableTLS() error {
+	ca, err := tlsconf.NewDevCA(24 * time.Hour)
+	if err != nil {
+		return err
+	}
+	c.ca = ca
+	pem, err := ca.PEM()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.CertDir(), 0o755); err != nil {
+		return err
+	}
+	if err := pem.WriteFiles(filepath.Join(c.CertDir(), "ca.pem"), filepath.Join(c.CertDir(), "ca.key")); err != nil {
+		return err
+	}
+	files, err := c.Issue("admin", "admin")
+	if err != nil {
+		return err
+	}
+	c.admin, err = tlsconf.New(files, nil)
+	return err
+}
+
+// Issue writes a certificate of the cloud's CA for name with role into
+// CertDir and returns its files.
+func (c *Cloud) Issue(name, role string) (tlsconf.Files, error) {
+	if c.ca == nil {
+		return tlsconf.Files{}, errors.New("the cloud has no CA: EnableTLS first")
+	}
+	p, err := c.ca.Issue(name, role, nil, 24*time.Hour)
+	if err != nil {
+		return tlsconf.Files{}, err
+	}
+	f := tlsconf.Files{
+		CA:   filepath.Join(c.CertDir(), "ca.pem"),
+		Cert: filepath.Join(c.CertDir(), name+".pem"),
+		Key:  filepath.Join(c.CertDir(), name+".key"),
+	}
+	return f, p.WriteFiles(f.Cert, f.Key)
+}
+
+// DialOptions are the options for connecting to the cloud's processes as
+// its administrator.
+func (c *Cloud) DialOptions() []grpc.DialOption {
+	if c.admin == nil {
+		return nil
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(c.admin.ClientCredentials(""))}
 }
 
 // New returns a cloud that runs binaries from binDir, keeps its files
@@ -102,13 +167,24 @@ func (c *Cloud) start(p *Proc, iface string, args []string) (*Proc, error) {
 		}
 		p.Metrics = m
 	}
-	p.Args = append([]string{
+	p.Args = []string{
 		"-listen", p.Addr,
 		"-metrics-addr", p.Metrics,
 		"-interface", iface,
 		"-group", c.Group,
 		"-port", strconv.Itoa(c.Port),
-	}, args...)
+	}
+	if c.ca != nil {
+		role := p.bin
+		files, err := c.Issue(p.Name, role)
+		if err != nil {
+			return nil, err
+		}
+		p.Args = append(p.Args, "-tls-ca", files.CA, "-tls-cert", files.Cert, "-tls-key", files.Key)
+	} else {
+		p.Args = append(p.Args, "-plaintext")
+	}
+	p.Args = append(p.Args, args...)
 	if err := c.launch(p); err != nil {
 		return nil, err
 	}
@@ -143,7 +219,7 @@ func (c *Cloud) launch(p *Proc) error {
 		close(p.done)
 	}()
 	if p.conn == nil {
-		conn, err := rpc.Dial(p.Addr)
+		conn, err := rpc.Dial(p.Addr, c.DialOptions()...)
 		if err != nil {
 			return err
 		}

@@ -228,12 +228,12 @@ func TestOperations(t *testing.T) {
 		if bin == "" {
 			bin = "receiver"
 		}
-		out, err := exec.Command(filepath.Join(binDir, bin), "-healthcheck", "-listen", p.Addr).CombinedOutput()
+		out, err := exec.Command(filepath.Join(binDir, bin), "-healthcheck", "-plaintext", "-listen", p.Addr).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "SERVING") {
 			t.Errorf("%s -healthcheck: %v\n%s", p.Name, err, out)
 		}
 	}
-	if out, err := exec.Command(filepath.Join(binDir, "sender"), "-healthcheck", "-listen", reserveAddr(t)).CombinedOutput(); err == nil {
+	if out, err := exec.Command(filepath.Join(binDir, "sender"), "-healthcheck", "-plaintext", "-listen", reserveAddr(t)).CombinedOutput(); err == nil {
 		t.Errorf("-healthcheck of nothing succeeded: %s", out)
 	}
 

@@ -6,8 +6,11 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/repair"
 )
 
@@ -40,6 +43,11 @@ type Config struct {
 	// ParityMemory caps the bytes of parity shards held in memory while
 	// their blocks wait for enough shards to be rebuilt.
 	ParityMemory int64
+	// Packet holds the cloud's packet keys: with keys, every multicast
+	// packet must carry a valid authentication trailer.
+	Packet pktauth.Config
+	// DialOptions are used to dial the senders (transport credentials).
+	DialOptions []grpc.DialOption
 	// Pullers is the number of unicast pulls run at once.
 	Pullers int
 	// ManifestRefresh is how often the manifest is fetched again even
@@ -67,6 +75,7 @@ func DefaultConfig() Config {
 		DiskScanInterval:   5 * time.Second,
 		MaxOpenPartials:    256,
 		ParityMemory:       16 << 20,
+		Packet:             pktauth.DefaultConfig(),
 		Pullers:            2,
 		StuckAfter:         2 * time.Minute,
 		ManifestRefresh:    30 * time.Second,
@@ -108,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 || c.DiskScanInterval <= 0 {
 		errs = append(errs, fmt.Errorf("checkpoint %v, disk-scan %v: intervals must be positive", c.CheckpointInterval, c.DiskScanInterval))
+	}
+	if err := c.Packet.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ParityMemory < 0 {
 		errs = append(errs, fmt.Errorf("parity-memory %d: must not be negative", c.ParityMemory))

@@ -46,6 +46,13 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 				r.stats.PacketsInjected.Add(1)
 				continue
 			}
+			if r.opener != nil {
+				var err error
+				if b, err = r.opener.Open(b); err != nil {
+					r.stats.PacketsUnauthenticated.Add(1)
+					continue
+				}
+			}
 			r.handlePacket(b, &run)
 		}
 		r.flush(&run)

@@ -15,7 +15,7 @@ var receiverDescs = struct {
 	parity:    prometheus.NewDesc("nackcast_receiver_parity_packets_total", "PARITY packets, by use: kept (held to rebuild a block) or unused (block already whole, or over the memory cap).", []string{"use"}, nil),
 	rebuilt:   prometheus.NewDesc("nackcast_receiver_chunks_rebuilt_total", "Chunks rebuilt from parity.", nil, nil),
 	packets:   prometheus.NewDesc("nackcast_receiver_packets_received_total", "UDP datagrams read from the multicast socket.", nil, nil),
-	dropped:   prometheus.NewDesc("nackcast_receiver_packets_dropped_total", "Datagrams not used, by reason: malformed, foreign (other channel, object, version or length), duplicate, injected (test loss), overflow (dropped by the kernel, socket buffer full).", []string{"reason"}, nil),
+	dropped:   prometheus.NewDesc("nackcast_receiver_packets_dropped_total", "Datagrams not used, by reason: malformed, foreign (other channel, object, version or length), duplicate, injected (test loss), unauthenticated (missing or bad packet authentication), overflow (dropped by the kernel, socket buffer full).", []string{"reason"}, nil),
 	bytes:     prometheus.NewDesc("nackcast_receiver_bytes_received_total", "Object content bytes received, by path (multicast or unicast).", []string{"path"}, nil),
 	nacks:     prometheus.NewDesc("nackcast_receiver_nacks_sent_total", "NACK requests sent.", nil, nil),
 	replies:   prometheus.NewDesc("nackcast_receiver_nack_replies_total", "Per-object NACK replies received, by action; primary_active counts NACKs a standing-by backup disregarded.", []string{"action"}, nil),
@@ -71,6 +71,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.verify, k.GetVerifyFailures())
 	counter(d.lost, k.GetObjectsLost())
 	counter(d.fetches, k.GetManifestFetches())
+	counter(d.dropped, k.GetPacketsUnauthenticated(), "unauthenticated")
 	counter(d.parity, k.GetParityReceived(), "kept")
 	counter(d.parity, k.GetParityUnused(), "unused")
 	counter(d.rebuilt, k.GetChunksRebuilt())

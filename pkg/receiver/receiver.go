@@ -24,6 +24,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/fec"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/repair"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/store"
@@ -55,9 +56,12 @@ type Counters struct {
 	// ParityReceived, ParityUnused and ChunksRebuilt count forward error
 	// correction: shards kept, shards not needed or over the memory cap,
 	// chunks recovered.
-	ParityReceived atomic.Uint64
-	ParityUnused   atomic.Uint64
-	ChunksRebuilt  atomic.Uint64
+	// PacketsUnauthenticated counts datagrams dropped because their
+	// authentication trailer was missing or wrong.
+	PacketsUnauthenticated atomic.Uint64
+	ParityReceived         atomic.Uint64
+	ParityUnused           atomic.Uint64
+	ChunksRebuilt          atomic.Uint64
 	// PacketsOverflow is the kernel's count of datagrams dropped because
 	// the socket buffer was full.
 	PacketsOverflow atomic.Uint64
@@ -135,6 +139,7 @@ type Receiver struct {
 	// Forward error correction, under mu: parity held in memory and its
 	// byte count, freed shard buffers, scratch shards for rebuilding.
 	codec       *fec.Codec
+	opener      *pktauth.Opener // nil without packet keys
 	parityBytes int64
 	parityFree  [][]byte
 	fecShards   [][]byte
@@ -201,13 +206,20 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		r.loss = func() bool { return rnd.Float64() < cfg.LossRate }
 	}
-	r.primary, err = rpc.Dial(cfg.Primary)
+	keys, err := cfg.Packet.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		r.opener = pktauth.NewOpener(keys)
+	}
+	r.primary, err = rpc.Dial(cfg.Primary, cfg.DialOptions...)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	if cfg.Backup != "" {
-		if r.backup, err = rpc.Dial(cfg.Backup); err != nil {
+		if r.backup, err = rpc.Dial(cfg.Backup, cfg.DialOptions...); err != nil {
 			r.primary.Close()
 			st.Close()
 			return nil, err

@@ -44,6 +44,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 			RepliesPrimaryActive:   r.stats.RepliesPrimaryActive.Load(),
 			PacketsOverflow:        r.stats.PacketsOverflow.Load(),
 			ParityReceived:         r.stats.ParityReceived.Load(),
+			PacketsUnauthenticated: r.stats.PacketsUnauthenticated.Load(),
 			ParityUnused:           r.stats.ParityUnused.Load(),
 			ChunksRebuilt:          r.stats.ChunksRebuilt.Load(),
 		},

@@ -6,9 +6,12 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/nackcast/nackcast/pkg/failover"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/scheduler"
 	"github.com/nackcast/nackcast/pkg/wire"
 )
@@ -101,6 +104,11 @@ type Config struct {
 	StateDir string
 	// MaxPublishSize bounds an object uploaded with PublishObject.
 	MaxPublishSize int64
+	// Packet authenticates (or seals) every multicast packet under the
+	// cloud's packet keys, when keys are configured.
+	Packet pktauth.Config
+	// DialOptions are used to dial the peer (transport credentials).
+	DialOptions []grpc.DialOption
 }
 
 // DefaultConfig returns a primary sender's defaults for origin dir.
@@ -125,6 +133,7 @@ func DefaultConfig() Config {
 		MaxHandoverWait:  10 * time.Second,
 		Failover:         failover.DefaultConfig(),
 		MaxPublishSize:   16 << 30,
+		Packet:           pktauth.DefaultConfig(),
 	}
 }
 
@@ -168,8 +177,11 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < manifest.MinChunkSize || c.ChunkSize > wire.MaxPayload {
 		errs = append(errs, fmt.Errorf("chunk-size %d: must be in [%d,%d]", c.ChunkSize, manifest.MinChunkSize, wire.MaxPayload))
-	} else if c.Scheduler.FEC.Enabled() && c.ChunkSize > wire.MaxPayload-wire.ParityFixedLen {
-		errs = append(errs, fmt.Errorf("chunk-size %d: a PARITY packet adds %d bytes; with FEC at most %d", c.ChunkSize, wire.ParityFixedLen, wire.MaxPayload-wire.ParityFixedLen))
+	} else if extra := wire.ParityFixedLen + c.Packet.Mode.Overhead(); c.ChunkSize > wire.MaxPayload-extra {
+		errs = append(errs, fmt.Errorf("chunk-size %d: a PARITY packet and the packet trailer add %d bytes; at most %d", c.ChunkSize, extra, wire.MaxPayload-extra))
+	}
+	if err := c.Packet.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %d: must not be negative", c.Rate))

@@ -50,6 +50,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	}
 	fs.Var(app.NewByteSize(&c.MaxPublishSize), "max-publish-size", "largest object accepted by PublishObject, e.g. 16Gi")
 	fs.DurationVar(&c.HealthTimeout, "health-timeout", c.HealthTimeout, "deadline of one liveness check or start-up signal to the other sender")
+	c.Packet.RegisterFlags(fs, true)
 	c.Scheduler.RegisterFlags(fs)
 	c.Multicast.RegisterFlags(fs, false)
 }

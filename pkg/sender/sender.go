@@ -26,6 +26,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/failover"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/ratectl"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/scheduler"
@@ -83,7 +84,8 @@ type Sender struct {
 	channels   map[string]*channel
 	byID       map[uint32]*channel
 	epoch      uint64
-	jobSeq     uint64 // jobs finished in this epoch (END sequence numbers)
+	keys       *pktauth.Keyring // packet keys, or nil: packets are not authenticated
+	jobSeq     uint64           // jobs finished in this epoch (END sequence numbers)
 	state      pb.SenderState
 	stateSince time.Time
 	ready      bool
@@ -160,12 +162,15 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		s.fo = failover.NewBackup(cfg.Failover, now)
 		s.graceFrom = time.Now()
 	}
+	if s.keys, err = cfg.Packet.Keyring(); err != nil {
+		return nil, err
+	}
 	s.restored = s.loadPasses()
 	if cfg.Rate > 0 && cfg.AdaptiveRate {
 		s.rateCtl = ratectl.New(ratectl.DefaultConfig(float64(cfg.Rate)), now)
 	}
 	if cfg.Peer != "" {
-		if s.peer, err = rpc.Dial(cfg.Peer); err != nil {
+		if s.peer, err = rpc.Dial(cfg.Peer, cfg.DialOptions...); err != nil {
 			return nil, err
 		}
 	}

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/fec"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/scheduler"
 	"github.com/nackcast/nackcast/pkg/vecio"
 	"github.com/nackcast/nackcast/pkg/wire"
@@ -43,6 +45,14 @@ type transmitter struct {
 	shards   [][]byte
 	encFor   *jobRunner
 	encBlock uint32
+
+	// over is the packet trailer's length (0 without packet keys); sealers
+	// authenticate the packets of the last two sender epochs (jobs started
+	// before a takeover finish under their epoch); sealed holds a control
+	// packet while it is sealed.
+	over    int
+	sealers [2]*pktauth.Sealer
+	sealed  []byte
 
 	ends         []pendingEnd
 	nextAnnounce time.Time
@@ -81,11 +91,14 @@ func newTransmitter(s *Sender) (*transmitter, error) {
 	t := &transmitter{
 		s:      s,
 		sock:   sock,
-		frame:  make([]byte, mcast.MaxSegments*(wire.HeaderLen+wire.ParityFixedLen+s.cfg.ChunkSize)),
+		frame:  make([]byte, mcast.MaxSegments*(wire.HeaderLen+wire.ParityFixedLen+s.cfg.ChunkSize+s.cfg.Packet.Mode.Overhead())),
 		codec:  fec.NewCodec(),
 		iov:    make([][]byte, 0, mcast.MaxSegments),
 		ctrl:   make([]byte, 0, wire.HeaderLen+wire.AnnounceFixedLen+wire.MaxChannelName),
 		ctrlDg: make([][][]byte, 1),
+	}
+	if s.keys != nil {
+		t.over = s.cfg.Packet.Mode.Overhead()
 	}
 	if s.cfg.Rate > 0 {
 		// A bucket of 2 ms of traffic (at least two batches): fine-grained
@@ -261,8 +274,8 @@ func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
 	if err != nil || k == 0 {
 		return err
 	}
-	seg := wire.HeaderLen + int(r.job.Object.ChunkSize)
-	size := (k-1)*seg + wire.HeaderLen + r.job.Object.ChunkLen(r.lastChunk)
+	seg := wire.HeaderLen + int(r.job.Object.ChunkSize) + t.over
+	size := (k-1)*seg + wire.HeaderLen + r.job.Object.ChunkLen(r.lastChunk) + t.over
 	if err := t.pace(ctx, size); err != nil {
 		return err
 	}
@@ -282,7 +295,7 @@ func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
 	if err != nil || k == 0 {
 		return err
 	}
-	seg := wire.HeaderLen + wire.ParityFixedLen + int(r.job.Object.ChunkSize)
+	seg := wire.HeaderLen + wire.ParityFixedLen + int(r.job.Object.ChunkSize) + t.over
 	size := k * seg
 	if err := t.pace(ctx, size); err != nil {
 		return err
@@ -302,7 +315,7 @@ func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
 func (t *transmitter) fillParity(r *jobRunner) (int, error) {
 	obj := &r.job.Object
 	cs := int(obj.ChunkSize)
-	seg := wire.HeaderLen + wire.ParityFixedLen + cs
+	seg := wire.HeaderLen + wire.ParityFixedLen + cs + t.over
 	maxK := min(mcast.MaxSegments, mcast.MaxSegmentBytes/seg, len(t.frame)/seg)
 	fc := t.s.cfg.Scheduler.FEC
 	g := fec.Geometry{Chunks: obj.Chunks, Block: fc.Block}
@@ -328,6 +341,9 @@ func (t *transmitter) fillParity(r *jobRunner) (int, error) {
 			wire.PutHeader(slot, &hdr)
 			wire.PutParity(slot[wire.HeaderLen:], wire.Parity{Block: uint8(fc.Block), Total: uint8(fc.Parity), Index: idx})
 			copy(slot[wire.HeaderLen+wire.ParityFixedLen:], t.shards[n+int(idx)])
+			if _, err := t.seal(slot[:seg-t.over]); err != nil {
+				return 0, err
+			}
 			k++
 		}
 		if r.pj == bp.Count {
@@ -375,11 +391,40 @@ func (t *transmitter) encode(r *jobRunner, first uint32, n, parity int) error {
 	return nil
 }
 
+// seal appends the authentication trailer to the packet dg under the
+// sealer of the packet's epoch, in place when dg's capacity has room for
+// it (the frame's slots do), and returns the sealed datagram. It does
+// nothing without packet keys.
+func (t *transmitter) seal(dg []byte) ([]byte, error) {
+	if t.over == 0 {
+		return dg, nil
+	}
+	epoch := binary.BigEndian.Uint64(dg[8:16])
+	var s *pktauth.Sealer
+	for _, c := range t.sealers {
+		if c != nil && c.Epoch() == epoch {
+			s = c
+		}
+	}
+	if s == nil {
+		var err error
+		if s, err = pktauth.NewSealer(t.s.keys, t.s.cfg.Packet.Mode, epoch); err != nil {
+			return nil, err
+		}
+		t.sealers[1], t.sealers[0] = t.sealers[0], s
+	}
+	out, err := s.Seal(dg)
+	if err != nil {
+		return nil, fmt.Errorf("seal packet: %w", err)
+	}
+	return out, nil
+}
+
 // fill lays the next packets of r's job into the frame and returns how
 // many, with their content bytes. It does not allocate.
 func (t *transmitter) fill(r *jobRunner) (k, data int, err error) {
 	obj := &r.job.Object
-	seg := wire.HeaderLen + int(obj.ChunkSize)
+	seg := wire.HeaderLen + int(obj.ChunkSize) + t.over
 	maxK := min(mcast.MaxSegments, mcast.MaxSegmentBytes/seg, len(t.frame)/seg)
 	for k < maxK && !r.dataDone() {
 		rg := r.job.Ranges[r.ri]
@@ -402,6 +447,14 @@ func (t *transmitter) fill(r *jobRunner) (k, data int, err error) {
 				return 0, 0, fmt.Errorf("origin file shrank: %w", ErrChanged)
 			}
 			return 0, 0, err
+		}
+		if t.over > 0 {
+			for i := uint32(0); i < n; i++ {
+				slot := t.frame[(k+int(i))*seg:]
+				if _, err := t.seal(slot[:wire.HeaderLen+obj.ChunkLen(r.next+i)]); err != nil {
+					return 0, 0, err
+				}
+			}
 		}
 		k += int(n)
 		r.lastChunk = r.next + n - 1
@@ -523,6 +576,13 @@ func (t *transmitter) sendControl(ctx context.Context, now time.Time, active boo
 func (t *transmitter) sendCtrl(ctx context.Context, pkt []byte) error {
 	if err := t.pace(ctx, len(pkt)); err != nil {
 		return err
+	}
+	if t.over > 0 {
+		out, err := t.seal(append(t.sealed[:0], pkt...))
+		if err != nil {
+			return err
+		}
+		t.sealed, pkt = out, out
 	}
 	t.ctrlDg[0] = [][]byte{pkt}
 	if _, err := t.sock.Send(t.ctrlDg); err != nil {

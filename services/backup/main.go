@@ -19,9 +19,10 @@ import (
 
 func main() {
 	cfg := sender.DefaultBackupConfig()
-	var common app.Common
+	common := app.Common{Policy: app.SenderPolicy()}
 	fs := sender.NewFlagSet("backup", &cfg, &common)
 	os.Exit(app.Main("backup", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
+		cfg.DialOptions = common.Transport.DialOptions()
 		s, err := sender.New(cfg, log)
 		if err != nil {
 			return nil, err

@@ -18,9 +18,10 @@ import (
 
 func main() {
 	cfg := sender.DefaultConfig()
-	var common app.Common
+	common := app.Common{Policy: app.SenderPolicy()}
 	fs := sender.NewFlagSet("sender", &cfg, &common)
 	os.Exit(app.Main("sender", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
+		cfg.DialOptions = common.Transport.DialOptions()
 		s, err := sender.New(cfg, log)
 		if err != nil {
 			return nil, err

@@ -762,8 +762,11 @@ type ReceiverCounters struct {
 	ParityUnused uint64 `protobuf:"varint,22,opt,name=parity_unused,json=parityUnused,proto3" json:"parity_unused,omitempty"`
 	// Chunks rebuilt from parity (forward error correction).
 	ChunksRebuilt uint64 `protobuf:"varint,23,opt,name=chunks_rebuilt,json=chunksRebuilt,proto3" json:"chunks_rebuilt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Datagrams dropped because their authentication trailer was missing or
+	// did not verify under the cloud's packet keys.
+	PacketsUnauthenticated uint64 `protobuf:"varint,24,opt,name=packets_unauthenticated,json=packetsUnauthenticated,proto3" json:"packets_unauthenticated,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ReceiverCounters) Reset() {
@@ -950,6 +953,13 @@ func (x *ReceiverCounters) GetChunksRebuilt() uint64 {
 	return 0
 }
 
+func (x *ReceiverCounters) GetPacketsUnauthenticated() uint64 {
+	if x != nil {
+		return x.PacketsUnauthenticated
+	}
+	return 0
+}
+
 // EpochStats counts the DATA packets a receiver accepted from one sender
 // epoch (one incarnation of the primary or of the backup).
 type EpochStats struct {
@@ -1085,7 +1095,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.nackcast.v1.ObjectStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"bytes_have\x18\x05 \x01(\x04R\tbytesHave\x12\x18\n" +
-	"\apercent\x18\x06 \x01(\x01R\apercent\"\xb2\a\n" +
+	"\apercent\x18\x06 \x01(\x01R\apercent\"\xeb\a\n" +
 	"\x10ReceiverCounters\x12)\n" +
 	"\x10packets_received\x18\x01 \x01(\x04R\x0fpacketsReceived\x12+\n" +
 	"\x11packets_malformed\x18\x02 \x01(\x04R\x10packetsMalformed\x12'\n" +
@@ -1110,7 +1120,8 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x10packets_overflow\x18\x14 \x01(\x04R\x0fpacketsOverflow\x12'\n" +
 	"\x0fparity_received\x18\x15 \x01(\x04R\x0eparityReceived\x12#\n" +
 	"\rparity_unused\x18\x16 \x01(\x04R\fparityUnused\x12%\n" +
-	"\x0echunks_rebuilt\x18\x17 \x01(\x04R\rchunksRebuiltJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
+	"\x0echunks_rebuilt\x18\x17 \x01(\x04R\rchunksRebuilt\x127\n" +
+	"\x17packets_unauthenticated\x18\x18 \x01(\x04R\x16packetsUnauthenticatedJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
 	"\n" +
 	"EpochStats\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x06R\x05epoch\x12\x16\n" +

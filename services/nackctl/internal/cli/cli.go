@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nackcast/nackcast/pkg/client"
+	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
 // Env is what a command runs against.
@@ -41,6 +43,31 @@ type ctx struct {
 	addr    string
 	output  string
 	timeout time.Duration
+	tls     tlsconf.Files
+	tlsName string
+	opts    []grpc.DialOption
+}
+
+// dial connects to addr with the invocation's transport security.
+func (c *ctx) dial(addr string) (*grpc.ClientConn, error) {
+	return dial(addr, c.opts...)
+}
+
+// setupTLS loads the client certificate when -tls-* are given: nackctl
+// then speaks mutual TLS, else plaintext.
+func (c *ctx) setupTLS() error {
+	if !c.tls.Enabled() {
+		return nil
+	}
+	if err := c.tls.Validate(); err != nil {
+		return err
+	}
+	r, err := tlsconf.New(c.tls, nil)
+	if err != nil {
+		return err
+	}
+	c.opts = []grpc.DialOption{grpc.WithTransportCredentials(r.ClientCredentials(c.tlsName))}
+	return nil
 }
 
 var commands []command
@@ -57,6 +84,7 @@ func init() {
 		{"alerts", "[-for DUR] [ADDR]", "follow the alert stream of a sender, backup or receiver", cmdAlerts},
 		{"sample", "[-small N] [-large SIZE] DIR", "write a sample channel into DIR (for demos and drills)", cmdSample},
 		{"sum", "DIR", "print the SHA-256 of every file under DIR, like sha256sum, sorted by path", cmdSum},
+		{"dev-certs", "-out DIR -certs NAME:ROLE,... [-hosts H,...] [-days N] [-force]", "make a development CA and certificates for mutual TLS, offline", cmdDevCerts},
 	}
 }
 
@@ -75,6 +103,10 @@ func Run(args []string, env Env) int {
 	fs.StringVar(&c.addr, "addr", defAddr, "gRPC address of the service (env NACKCAST_ADDR)")
 	fs.StringVar(&c.output, "o", "human", "output: human or json")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "deadline of each call")
+	fs.StringVar(&c.tls.CA, "tls-ca", env.Getenv("NACKCAST_TLS_CA"), "CA bundle to verify the services with: speak mutual TLS (env NACKCAST_TLS_CA; without -tls-*: plaintext)")
+	fs.StringVar(&c.tls.Cert, "tls-cert", env.Getenv("NACKCAST_TLS_CERT"), "client certificate, role admin to publish and delete (env NACKCAST_TLS_CERT)")
+	fs.StringVar(&c.tls.Key, "tls-key", env.Getenv("NACKCAST_TLS_KEY"), "private key of -tls-cert (env NACKCAST_TLS_KEY)")
+	fs.StringVar(&c.tlsName, "tls-server-name", env.Getenv("NACKCAST_TLS_SERVER_NAME"), "name expected in the services' certificates (default: the host dialled)")
 	fs.Usage = func() { usage(env.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +120,10 @@ func Run(args []string, env Env) int {
 	}
 	if fs.NArg() == 0 {
 		usage(env.Stderr, fs)
+		return 2
+	}
+	if err := c.setupTLS(); err != nil {
+		fmt.Fprintf(env.Stderr, "nackctl: %v\n", err)
 		return 2
 	}
 	name := fs.Arg(0)

@@ -47,7 +47,7 @@ func cmdStatus(_ context.Context, c *ctx, args []string) error {
 }
 
 func (c *ctx) status(addr string, objects bool) error {
-	cc, err := dial(addr)
+	cc, err := c.dial(addr)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func cmdChannels(_ context.Context, c *ctx, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected arguments %q", args)
 	}
-	cc, err := dial(c.addr)
+	cc, err := c.dial(c.addr)
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ func cmdManifest(_ context.Context, c *ctx, args []string) error {
 	if len(args) != 1 {
 		return usagef("want one channel name")
 	}
-	cc, err := dial(c.addr)
+	cc, err := c.dial(c.addr)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func cmdPublish(_ context.Context, c *ctx, args []string) error {
 	if *path == "" {
 		*path = filepath.Base(file)
 	}
-	cc, err := dial(c.addr)
+	cc, err := c.dial(c.addr)
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func cmdDelete(_ context.Context, c *ctx, args []string) error {
 	if len(pos) != 1 || *channel == "" {
 		return usagef("want one PATH and -channel")
 	}
-	cc, err := dial(c.addr)
+	cc, err := c.dial(c.addr)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func cmdAlerts(_ context.Context, c *ctx, args []string) error {
 	default:
 		return usagef("want at most one ADDR")
 	}
-	cc, err := dial(addr)
+	cc, err := c.dial(addr)
 	if err != nil {
 		return err
 	}

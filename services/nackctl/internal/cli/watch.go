@@ -68,7 +68,7 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
 		rows[i] = &progress{addr: addr, rates: map[string]*rate{}}
-		cc, err := dial(addr)
+		cc, err := c.dial(addr)
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func cmdWait(_ context.Context, c *ctx, args []string) error {
 	deadline := time.Now().Add(*dur)
 	clients := make([]pb.ReceiverServiceClient, len(addrs))
 	for i, addr := range addrs {
-		cc, err := dial(addr)
+		cc, err := c.dial(addr)
 		if err != nil {
 			return err
 		}

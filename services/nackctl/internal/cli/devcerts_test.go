@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -17,16 +17,23 @@ import (
 	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
-func runOK(t *testing.T, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	if err := run(args, &stdout, &stderr); err != nil {
-		t.Fatalf("run %q: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String()
+// devCerts runs nackctl dev-certs with args.
+func devCerts(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = Run(append([]string{"dev-certs"}, args...), Env{Stdout: &o, Stderr: &e, Getenv: func(string) string { return "" }})
+	return code, o.String(), e.String()
 }
 
-func files(dir, name string) tlsconf.Files {
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := devCerts(args...)
+	if code != 0 {
+		t.Fatalf("dev-certs %q: exit %d\n%s", args, code, errOut)
+	}
+	return out
+}
+
+func certFiles(dir, name string) tlsconf.Files {
 	return tlsconf.Files{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key")}
 }
 
@@ -34,11 +41,11 @@ func files(dir, name string) tlsconf.Files {
 // with the certificate of client, both from dir.
 func handshake(t *testing.T, dir, server, client string) error {
 	t.Helper()
-	srv, err := tlsconf.New(files(dir, server), nil)
+	srv, err := tlsconf.New(certFiles(dir, server), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := tlsconf.New(files(dir, client), nil)
+	cli, err := tlsconf.New(certFiles(dir, client), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +75,7 @@ func handshake(t *testing.T, dir, server, client string) error {
 	return err
 }
 
-func TestRun(t *testing.T) {
+func TestDevCerts(t *testing.T) {
 	dir := t.TempDir()
 	out := runOK(t, "-out", dir, "-certs", "sender:sender,nackctl:admin", "-hosts", "sender.example,10.0.0.1", "-days", "30")
 	if !strings.Contains(out, "wrote new CA") || !strings.Contains(out, "sender.pem") || !strings.Contains(out, "role admin") {
@@ -119,7 +126,7 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestRunErrors(t *testing.T) {
+func TestDevCertsErrors(t *testing.T) {
 	halfCA := t.TempDir()
 	if err := os.WriteFile(filepath.Join(halfCA, "ca.pem"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -145,10 +152,9 @@ func TestRunErrors(t *testing.T) {
 			if !strings.HasPrefix(strings.Join(args, " "), "-out") {
 				args = append([]string{"-out", t.TempDir()}, args...)
 			}
-			var stdout, stderr bytes.Buffer
-			err := run(args, &stdout, &stderr)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("run %q: %v, want %q", args, err, tt.want)
+			code, _, errOut := devCerts(args...)
+			if code == 0 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("dev-certs %q: exit %d, %q, want an error with %q", args, code, errOut, tt.want)
 			}
 		})
 	}

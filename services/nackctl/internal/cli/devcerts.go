@@ -1,22 +1,9 @@
-// Command devca makes, offline, a development CA and certificates signed by
-// it for nackcast's mutual TLS:
-//
-//	go run ./scripts/devca -out certs -certs sender:sender,backup:backup,receiver-1:receiver,nackctl:admin
-//
-// It writes ca.pem and ca.key, then NAME.pem and NAME.key for each
-// NAME:ROLE of -certs. Each certificate is valid for server and client
-// authentication, with Subject CommonName NAME, OrganizationalUnit ROLE and
-// subject alternative names NAME, localhost, 127.0.0.1, ::1 and -hosts.
-// Keys are readable by their owner only. If the directory already holds
-// ca.pem and ca.key, the CA is reused, so that certificates can be added,
-// unless -force asks for a new one.
-package main
+package cli
 
 import (
-	"errors"
+	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,37 +12,36 @@ import (
 	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "devca:", err)
-		}
-		os.Exit(2)
-	}
-}
-
-// run is the command, with its arguments and outputs as parameters.
-func run(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("devca", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// cmdDevCerts makes, offline, a development CA and certificates signed by
+// it for the cloud's mutual TLS: ca.pem and ca.key, then NAME.pem and
+// NAME.key for each NAME:ROLE of -certs. Each certificate is valid for
+// server and client authentication, with Subject CommonName NAME,
+// OrganizationalUnit ROLE and subject alternative names NAME, localhost,
+// 127.0.0.1, ::1 and -hosts. Keys are readable by their owner only. A
+// directory that already holds ca.pem and ca.key keeps its CA, so that
+// certificates can be added, unless -force asks for a new one.
+func cmdDevCerts(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("dev-certs", flag.ContinueOnError)
+	fs.SetOutput(c.env.Stderr)
 	out := fs.String("out", "certs", "directory to write the files to")
-	certs := fs.String("certs", "", "comma-separated NAME:ROLE of the certificates to issue")
+	certs := fs.String("certs", "", "comma-separated NAME:ROLE of the certificates to issue (roles: sender, backup, receiver, admin)")
 	hosts := fs.String("hosts", "", "comma-separated extra DNS names and IP addresses of every certificate")
 	days := fs.Int("days", 90, "validity of the certificates, in days")
 	caDays := fs.Int("ca-days", 3650, "validity of a new CA, in days")
 	force := fs.Bool("force", false, "make a new CA even if -out has one")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("unexpected arguments %q", pos)
 	}
 	leaves, err := parseCerts(*certs)
 	if err != nil {
 		return err
 	}
 	if *days <= 0 || *caDays <= 0 {
-		return errors.New("-days and -ca-days must be positive")
+		return usagef("-days and -ca-days must be positive")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
@@ -66,9 +52,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w (-force makes a new CA)", err)
 	}
 	if created {
-		fmt.Fprintf(stdout, "wrote new CA %s and %s, valid until %s\n", caCert, caKey, date(ca.Cert.NotAfter))
+		fmt.Fprintf(c.env.Stdout, "wrote new CA %s and %s, valid until %s\n", caCert, caKey, date(ca.Cert.NotAfter))
 	} else {
-		fmt.Fprintf(stdout, "reusing CA %s, valid until %s\n", caCert, date(ca.Cert.NotAfter))
+		fmt.Fprintf(c.env.Stdout, "reusing CA %s, valid until %s\n", caCert, date(ca.Cert.NotAfter))
 	}
 	var extra []string
 	for _, h := range strings.Split(*hosts, ",") {
@@ -85,12 +71,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err := p.WriteFiles(certFile, keyFile); err != nil {
 			return err
 		}
-		c, err := p.Certificate()
+		cert, err := p.Certificate()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s and %s: name %s, role %s, DNS %v, IP %v, valid until %s\n",
-			certFile, keyFile, c.Subject.CommonName, l.role, c.DNSNames, c.IPAddresses, date(c.NotAfter))
+		fmt.Fprintf(c.env.Stdout, "wrote %s and %s: name %s, role %s, DNS %v, IP %v, valid until %s\n",
+			certFile, keyFile, cert.Subject.CommonName, l.role, cert.DNSNames, cert.IPAddresses, date(cert.NotAfter))
 	}
 	return nil
 }

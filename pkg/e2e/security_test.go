@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nackcast/nackcast/pkg/client"
+	"github.com/nackcast/nackcast/pkg/cloud"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/pktauth"
+	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/tlsconf"
+)
+
+// writeKeys writes a packet key file of one fresh key, mode 0600.
+func writeKeys(t *testing.T, path string) {
+	t.Helper()
+	k, err := pktauth.NewKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(pktauth.Format(k)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialAs connects to addr over mutual TLS with the certificate files f.
+func dialAs(t *testing.T, addr string, f tlsconf.Files) *grpc.ClientConn {
+	t.Helper()
+	r, err := tlsconf.New(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := rpc.Dial(addr, grpc.WithTransportCredentials(r.ClientCredentials("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// TestSecureCloud runs a cloud of real processes with mutual TLS between
+// every pair and sealed (AES-GCM) multicast packets:
+//   - a receiver holding the cloud's packet key completes from multicast,
+//     verified, with no packet refused;
+//   - a receiver holding another key accepts no multicast packet (each is
+//     counted unauthenticated) and still completes, verified, by unicast
+//     pulls its receiver certificate entitles it to;
+//   - a receiver's certificate cannot publish or delete; a certificate
+//     of another CA and a plaintext client get nothing; the admin can.
+func TestSecureCloud(t *testing.T) {
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := cl.EnableTLS(); err != nil {
+		t.Fatal(err)
+	}
+	keys, otherKeys := filepath.Join(dir, "packet.keys"), filepath.Join(dir, "other.keys")
+	writeKeys(t, keys)
+	writeKeys(t, otherKeys)
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 20, MaxSmall: 64 << 10, LargeBytes: 4 << 20, Seed: 31}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	run, err := cl.Distribute(ctx, cloud.Distribution{
+		Origin:       origin,
+		Channel:      "c",
+		Receivers:    1,
+		SenderArgs:   []string{"-packet-key-file", keys, "-packet-mode", "seal", "-max-passes", "2", "-period", "200ms"},
+		ReceiverArgs: []string{"-packet-key-file", keys, "-nack-timeout", "300ms"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := run.AddReceiver("stranger", run.Sender.Addr, "-packet-key-file", otherKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Receivers = append(run.Receivers, stranger)
+	sts, err := run.Wait(ctx, time.Minute, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	member, other := sts[0].GetCounters(), sts[1].GetCounters()
+	t.Logf("with the key: refused %d, multicast %d B, unicast %d B; with another key: refused %d, multicast %d B, unicast %d B",
+		member.GetPacketsUnauthenticated(), member.GetMulticastBytes(), member.GetUnicastBytes(),
+		other.GetPacketsUnauthenticated(), other.GetMulticastBytes(), other.GetUnicastBytes())
+	if member.GetPacketsUnauthenticated() != 0 || member.GetMulticastBytes() == 0 {
+		t.Errorf("receiver with the key: %d packets refused, %d bytes from multicast; want 0 and > 0", member.GetPacketsUnauthenticated(), member.GetMulticastBytes())
+	}
+	if other.GetPacketsUnauthenticated() == 0 || other.GetMulticastBytes() != 0 || other.GetUnicastBytes() == 0 {
+		t.Errorf("receiver with another key: %d packets refused, %d bytes from multicast, %d by unicast; want > 0, 0, > 0",
+			other.GetPacketsUnauthenticated(), other.GetMulticastBytes(), other.GetUnicastBytes())
+	}
+
+	addr := run.Sender.Addr
+	recvCert, err := cl.Issue("intruder", "receiver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asReceiver := pb.NewSenderServiceClient(dialAs(t, addr, recvCert))
+	if _, err := asReceiver.DeleteObject(ctx, &pb.DeleteObjectRequest{Channel: "c", Path: "large.bin"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("delete with a receiver's certificate: %v, want PermissionDenied", err)
+	}
+	if _, err := client.Publish(ctx, asReceiver, &pb.PublishHeader{Channel: "c", Path: "evil.bin"}, bytes.NewReader([]byte("x"))); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("publish with a receiver's certificate: %v, want PermissionDenied", err)
+	}
+	if _, err := asReceiver.GetManifest(ctx, &pb.GetManifestRequest{Channel: "c"}); err != nil {
+		t.Errorf("manifest with a receiver's certificate: %v", err)
+	}
+
+	foreign, err := tlsconf.NewDevCA(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := foreign.Issue("admin", "admin", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdir := t.TempDir()
+	ff := tlsconf.Files{CA: filepath.Join(cl.CertDir(), "ca.pem"), Cert: filepath.Join(fdir, "f.pem"), Key: filepath.Join(fdir, "f.key")}
+	if err := fp.WriteFiles(ff.Cert, ff.Key); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelShort()
+	if _, err := pb.NewSenderServiceClient(dialAs(t, addr, ff)).GetManifest(short, &pb.GetManifestRequest{Channel: "c"}); err == nil {
+		t.Error("a certificate of another CA got the manifest")
+	}
+	plain, err := rpc.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := pb.NewSenderServiceClient(plain).GetManifest(short, &pb.GetManifestRequest{Channel: "c"}); err == nil {
+		t.Error("a plaintext client got the manifest")
+	}
+	admin, err := rpc.Dial(addr, cl.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := pb.NewSenderServiceClient(admin).DeleteObject(ctx, &pb.DeleteObjectRequest{Channel: "c", Path: "small-0000.bin"}); status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.Unauthenticated {
+		t.Errorf("delete as admin: %v", err)
+	}
+}
