@@ -29,7 +29,7 @@ type Config struct {
 	// Threshold is the overrun fraction (drops / (drops + received)) in
 	// one report above which the controller backs off.
 	Threshold float64
-	// Decrease multiplies the rate on overrun (0.7: 30% slower).
+	// Decrease multiplies the rate on overrun (0.5: half as fast).
 	Decrease float64
 	// Increase is the growth per second without overrun, as a fraction
 	// of the current rate, compounded (0.25: 25% faster each calm
@@ -49,7 +49,7 @@ func DefaultConfig(ceiling float64) Config {
 		Ceiling:   ceiling,
 		Floor:     max(ceiling/100, 1e6),
 		Threshold: 0.005,
-		Decrease:  0.7,
+		Decrease:  0.5,
 		Increase:  0.25,
 		Hold:      500 * time.Millisecond,
 	}
@@ -103,10 +103,11 @@ func (c *Controller) Decreases() uint64 { return c.decreases }
 // Report folds in a receiver's report: received datagrams read and drops
 // lost to a full socket buffer since its previous report, and the rate in
 // bytes per second at which it read them (0 if unknown). On overrun the
-// rate falls by Decrease, and at once to nine tenths of what the
+// rate falls by Decrease, and at once to three quarters of what the
 // overrun receiver managed to read if that is lower: one report brings a
-// blast down to what the slowest receiver takes. It returns the rate
-// afterwards.
+// blast down below what the slowest receiver takes, so that its full
+// socket buffer drains (at a quarter of its reading rate) before the rate
+// grows back to it. It returns the rate afterwards.
 func (c *Controller) Report(now time.Time, received, drops uint64, readRate float64) float64 {
 	c.grow(now)
 	if drops == 0 || received+drops == 0 {
@@ -116,7 +117,7 @@ func (c *Controller) Report(now time.Time, received, drops uint64, readRate floa
 	if frac > c.cfg.Threshold && now.Sub(c.lastDecrease) >= c.cfg.Hold {
 		r := c.rate * c.cfg.Decrease
 		if readRate > 0 {
-			r = min(r, 0.9*readRate)
+			r = min(r, 0.75*readRate)
 		}
 		c.rate = max(r, c.cfg.Floor)
 		c.lastDecrease = now
