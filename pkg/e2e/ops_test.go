@@ -222,6 +222,44 @@ func TestOperations(t *testing.T) {
 		t.Errorf("delete: exit %d\n%s", code, out)
 	}
 
+	// Scrub: a byte flipped in a receiver's file, size and times kept, is
+	// found by nackctl verify (exit 1, path listed) and fetched again.
+	r1 := run.Receivers[0]
+	if code, out, errOut := nackctl(t, "verify", "-channel", "c", r1.Addr); code != 0 || !strings.Contains(out, "0 damaged") {
+		t.Fatalf("verify of an intact copy: exit %d\n%s%s", code, out, errOut)
+	}
+	victim := filepath.Join(dir, r1.Name, "c", "large", "large.bin")
+	fi, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(victim, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flip [1]byte
+	if _, err := f.ReadAt(flip[:], fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	flip[0] ^= 0xff
+	if _, err := f.WriteAt(flip[:], fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(victim, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = nackctl(t, "verify", "-channel", "c", r1.Addr)
+	if code != 1 || !strings.Contains(out, "damaged, fetching again: large/large.bin") {
+		t.Errorf("verify of a damaged copy: exit %d\n%s", code, out)
+	}
+	if _, err := run.Wait(ctx, time.Minute, 100*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Verify(); err != nil {
+		t.Errorf("after the scrub: %v", err)
+	}
+
 	// The containers' probe: -healthcheck asks the service itself.
 	for _, p := range []*cloud.Proc{run.Sender, run.Backup, run.Receivers[0]} {
 		bin := map[string]string{"sender": "sender", "backup": "backup"}[p.Name]

@@ -671,6 +671,17 @@ func (r *Receiver) evict() {
 // object whose file was deleted, truncated or replaced is verified again
 // and, if it fails, fetched again. Empty objects and full partials left by
 // an interrupted commit are committed here.
+// markLost records that a complete object's file is gone or wrong and
+// sets it to be fetched again. Called with r.mu held.
+func (r *Receiver) markLost(ch *chanState, o *objState, why string) {
+	r.stats.ObjectsLost.Add(1)
+	r.log.Warn(why, "channel", ch.name, "path", o.obj.Path)
+	o.state, o.missing, o.held = repair.Missing, nil, 0
+	ch.doneAt = time.Time{}
+	ch.core.Kick(r.now())
+	r.poke(ch)
+}
+
 func (r *Receiver) scanDisk(ch *chanState) {
 	type check struct {
 		o  *objState
@@ -705,12 +716,7 @@ func (r *Receiver) scanDisk(ch *chanState) {
 			if ok {
 				c.o.final = id
 			} else {
-				r.stats.ObjectsLost.Add(1)
-				r.log.Warn("object lost on disk; fetching it again", "channel", ch.name, "path", c.o.obj.Path)
-				c.o.state, c.o.missing, c.o.held = repair.Missing, nil, 0
-				ch.doneAt = time.Time{}
-				ch.core.Kick(r.now())
-				r.poke(ch)
+				r.markLost(ch, c.o, "object lost on disk; fetching it again")
 			}
 		}
 		r.mu.Unlock()

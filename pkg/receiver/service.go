@@ -2,9 +2,12 @@ package receiver
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -125,6 +128,23 @@ type Service struct {
 
 // NewService returns the gRPC service of r.
 func NewService(r *Receiver) *Service { return &Service{r: r} }
+
+// VerifyChannel scrubs a channel (Receiver.Scrub).
+func (v *Service) VerifyChannel(ctx context.Context, req *pb.VerifyChannelRequest) (*pb.VerifyChannelResponse, error) {
+	res, err := v.r.Scrub(ctx, req.GetChannel())
+	switch {
+	case errors.Is(err, ErrNoChannel):
+		return nil, status.Errorf(codes.NotFound, "%v", err)
+	case err != nil:
+		return nil, status.FromContextError(err).Err()
+	}
+	return &pb.VerifyChannelResponse{
+		ObjectsChecked: uint32(res.Checked),
+		BytesChecked:   res.Bytes,
+		Failed:         res.Failed,
+		Elapsed:        durationpb.New(res.Elapsed),
+	}, nil
+}
 
 // GetStatus returns a status snapshot.
 func (v *Service) GetStatus(_ context.Context, req *pb.ReceiverServiceGetStatusRequest) (*pb.ReceiverServiceGetStatusResponse, error) {

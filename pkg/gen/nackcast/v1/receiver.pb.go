@@ -80,6 +80,126 @@ func (ObjectState) EnumDescriptor() ([]byte, []int) {
 	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
 }
 
+// VerifyChannelRequest names the channel to scrub.
+type VerifyChannelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel.
+	Channel       string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyChannelRequest) Reset() {
+	*x = VerifyChannelRequest{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyChannelRequest) ProtoMessage() {}
+
+func (x *VerifyChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyChannelRequest.ProtoReflect.Descriptor instead.
+func (*VerifyChannelRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *VerifyChannelRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// VerifyChannelResponse is what a scrub found.
+type VerifyChannelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Complete objects re-read.
+	ObjectsChecked uint32 `protobuf:"varint,1,opt,name=objects_checked,json=objectsChecked,proto3" json:"objects_checked,omitempty"`
+	// Bytes re-read.
+	BytesChecked uint64 `protobuf:"varint,2,opt,name=bytes_checked,json=bytesChecked,proto3" json:"bytes_checked,omitempty"`
+	// Paths of the objects whose content did not match the manifest (or
+	// could not be read); each is being fetched again.
+	Failed []string `protobuf:"bytes,3,rep,name=failed,proto3" json:"failed,omitempty"`
+	// How long the scrub took.
+	Elapsed       *durationpb.Duration `protobuf:"bytes,4,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyChannelResponse) Reset() {
+	*x = VerifyChannelResponse{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyChannelResponse) ProtoMessage() {}
+
+func (x *VerifyChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyChannelResponse.ProtoReflect.Descriptor instead.
+func (*VerifyChannelResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *VerifyChannelResponse) GetObjectsChecked() uint32 {
+	if x != nil {
+		return x.ObjectsChecked
+	}
+	return 0
+}
+
+func (x *VerifyChannelResponse) GetBytesChecked() uint64 {
+	if x != nil {
+		return x.BytesChecked
+	}
+	return 0
+}
+
+func (x *VerifyChannelResponse) GetFailed() []string {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
+func (x *VerifyChannelResponse) GetElapsed() *durationpb.Duration {
+	if x != nil {
+		return x.Elapsed
+	}
+	return nil
+}
+
 // ReceiverServiceWatchAlertsRequest has no fields.
 type ReceiverServiceWatchAlertsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -89,7 +209,7 @@ type ReceiverServiceWatchAlertsRequest struct {
 
 func (x *ReceiverServiceWatchAlertsRequest) Reset() {
 	*x = ReceiverServiceWatchAlertsRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +221,7 @@ func (x *ReceiverServiceWatchAlertsRequest) String() string {
 func (*ReceiverServiceWatchAlertsRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +234,7 @@ func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
 }
 
 // ReceiverServiceWatchAlertsResponse carries one alert.
@@ -128,7 +248,7 @@ type ReceiverServiceWatchAlertsResponse struct {
 
 func (x *ReceiverServiceWatchAlertsResponse) Reset() {
 	*x = ReceiverServiceWatchAlertsResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +260,7 @@ func (x *ReceiverServiceWatchAlertsResponse) String() string {
 func (*ReceiverServiceWatchAlertsResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +273,7 @@ func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReceiverServiceWatchAlertsResponse) GetAlert() *Alert {
@@ -174,7 +294,7 @@ type ReceiverServiceGetStatusRequest struct {
 
 func (x *ReceiverServiceGetStatusRequest) Reset() {
 	*x = ReceiverServiceGetStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -186,7 +306,7 @@ func (x *ReceiverServiceGetStatusRequest) String() string {
 func (*ReceiverServiceGetStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -199,7 +319,7 @@ func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReceiverServiceGetStatusRequest) GetIncludeObjects() bool {
@@ -220,7 +340,7 @@ type ReceiverServiceGetStatusResponse struct {
 
 func (x *ReceiverServiceGetStatusResponse) Reset() {
 	*x = ReceiverServiceGetStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +352,7 @@ func (x *ReceiverServiceGetStatusResponse) String() string {
 func (*ReceiverServiceGetStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +365,7 @@ func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReceiverServiceGetStatusResponse) GetStatus() *ReceiverStatus {
@@ -268,7 +388,7 @@ type ReceiverServiceWatchStatusRequest struct {
 
 func (x *ReceiverServiceWatchStatusRequest) Reset() {
 	*x = ReceiverServiceWatchStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +400,7 @@ func (x *ReceiverServiceWatchStatusRequest) String() string {
 func (*ReceiverServiceWatchStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +413,7 @@ func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReceiverServiceWatchStatusRequest) GetIncludeObjects() bool {
@@ -321,7 +441,7 @@ type ReceiverServiceWatchStatusResponse struct {
 
 func (x *ReceiverServiceWatchStatusResponse) Reset() {
 	*x = ReceiverServiceWatchStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +453,7 @@ func (x *ReceiverServiceWatchStatusResponse) String() string {
 func (*ReceiverServiceWatchStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +466,7 @@ func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReceiverServiceWatchStatusResponse) GetStatus() *ReceiverStatus {
@@ -386,7 +506,7 @@ type ReceiverStatus struct {
 
 func (x *ReceiverStatus) Reset() {
 	*x = ReceiverStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +518,7 @@ func (x *ReceiverStatus) String() string {
 func (*ReceiverStatus) ProtoMessage() {}
 
 func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +531,7 @@ func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReceiverStatus) GetReceiverId() string {
@@ -515,7 +635,7 @@ type ReceiverChannelStatus struct {
 
 func (x *ReceiverChannelStatus) Reset() {
 	*x = ReceiverChannelStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +647,7 @@ func (x *ReceiverChannelStatus) String() string {
 func (*ReceiverChannelStatus) ProtoMessage() {}
 
 func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +660,7 @@ func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverChannelStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverChannelStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReceiverChannelStatus) GetChannel() string {
@@ -641,7 +761,7 @@ type ReceiverObjectStatus struct {
 
 func (x *ReceiverObjectStatus) Reset() {
 	*x = ReceiverObjectStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +773,7 @@ func (x *ReceiverObjectStatus) String() string {
 func (*ReceiverObjectStatus) ProtoMessage() {}
 
 func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +786,7 @@ func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverObjectStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReceiverObjectStatus) GetObjectId() uint64 {
@@ -771,7 +891,7 @@ type ReceiverCounters struct {
 
 func (x *ReceiverCounters) Reset() {
 	*x = ReceiverCounters{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +903,7 @@ func (x *ReceiverCounters) String() string {
 func (*ReceiverCounters) ProtoMessage() {}
 
 func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +916,7 @@ func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverCounters.ProtoReflect.Descriptor instead.
 func (*ReceiverCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReceiverCounters) GetPacketsReceived() uint64 {
@@ -980,7 +1100,7 @@ type EpochStats struct {
 
 func (x *EpochStats) Reset() {
 	*x = EpochStats{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1112,7 @@ func (x *EpochStats) String() string {
 func (*EpochStats) ProtoMessage() {}
 
 func (x *EpochStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1125,7 @@ func (x *EpochStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochStats.ProtoReflect.Descriptor instead.
 func (*EpochStats) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EpochStats) GetEpoch() uint64 {
@@ -1047,7 +1167,14 @@ var File_nackcast_v1_receiver_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\n" +
-	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\"#\n" +
+	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\"0\n" +
+	"\x14VerifyChannelRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\"\xb2\x01\n" +
+	"\x15VerifyChannelResponse\x12'\n" +
+	"\x0fobjects_checked\x18\x01 \x01(\rR\x0eobjectsChecked\x12#\n" +
+	"\rbytes_checked\x18\x02 \x01(\x04R\fbytesChecked\x12\x16\n" +
+	"\x06failed\x18\x03 \x03(\tR\x06failed\x123\n" +
+	"\aelapsed\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\"#\n" +
 	"!ReceiverServiceWatchAlertsRequest\"N\n" +
 	"\"ReceiverServiceWatchAlertsResponse\x12(\n" +
 	"\x05alert\x18\x01 \x01(\v2\x12.nackcast.v1.AlertR\x05alert\"J\n" +
@@ -1134,11 +1261,12 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x18OBJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OBJECT_STATE_COMPLETE\x10\x01\x12\x18\n" +
 	"\x14OBJECT_STATE_PARTIAL\x10\x02\x12\x18\n" +
-	"\x14OBJECT_STATE_MISSING\x10\x032\xdf\x02\n" +
+	"\x14OBJECT_STATE_MISSING\x10\x032\xb7\x03\n" +
 	"\x0fReceiverService\x12h\n" +
 	"\tGetStatus\x12,.nackcast.v1.ReceiverServiceGetStatusRequest\x1a-.nackcast.v1.ReceiverServiceGetStatusResponse\x12p\n" +
 	"\vWatchStatus\x12..nackcast.v1.ReceiverServiceWatchStatusRequest\x1a/.nackcast.v1.ReceiverServiceWatchStatusResponse0\x01\x12p\n" +
-	"\vWatchAlerts\x12..nackcast.v1.ReceiverServiceWatchAlertsRequest\x1a/.nackcast.v1.ReceiverServiceWatchAlertsResponse0\x01B=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
+	"\vWatchAlerts\x12..nackcast.v1.ReceiverServiceWatchAlertsRequest\x1a/.nackcast.v1.ReceiverServiceWatchAlertsResponse0\x01\x12V\n" +
+	"\rVerifyChannel\x12!.nackcast.v1.VerifyChannelRequest\x1a\".nackcast.v1.VerifyChannelResponseB=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
 
 var (
 	file_nackcast_v1_receiver_proto_rawDescOnce sync.Once
@@ -1153,50 +1281,55 @@ func file_nackcast_v1_receiver_proto_rawDescGZIP() []byte {
 }
 
 var file_nackcast_v1_receiver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_nackcast_v1_receiver_proto_goTypes = []any{
-	(ObjectState)(0), // 0: nackcast.v1.ObjectState
-	(*ReceiverServiceWatchAlertsRequest)(nil),  // 1: nackcast.v1.ReceiverServiceWatchAlertsRequest
-	(*ReceiverServiceWatchAlertsResponse)(nil), // 2: nackcast.v1.ReceiverServiceWatchAlertsResponse
-	(*ReceiverServiceGetStatusRequest)(nil),    // 3: nackcast.v1.ReceiverServiceGetStatusRequest
-	(*ReceiverServiceGetStatusResponse)(nil),   // 4: nackcast.v1.ReceiverServiceGetStatusResponse
-	(*ReceiverServiceWatchStatusRequest)(nil),  // 5: nackcast.v1.ReceiverServiceWatchStatusRequest
-	(*ReceiverServiceWatchStatusResponse)(nil), // 6: nackcast.v1.ReceiverServiceWatchStatusResponse
-	(*ReceiverStatus)(nil),                     // 7: nackcast.v1.ReceiverStatus
-	(*ReceiverChannelStatus)(nil),              // 8: nackcast.v1.ReceiverChannelStatus
-	(*ReceiverObjectStatus)(nil),               // 9: nackcast.v1.ReceiverObjectStatus
-	(*ReceiverCounters)(nil),                   // 10: nackcast.v1.ReceiverCounters
-	(*EpochStats)(nil),                         // 11: nackcast.v1.EpochStats
-	(*Alert)(nil),                              // 12: nackcast.v1.Alert
-	(*durationpb.Duration)(nil),                // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),              // 14: google.protobuf.Timestamp
+	(ObjectState)(0),                           // 0: nackcast.v1.ObjectState
+	(*VerifyChannelRequest)(nil),               // 1: nackcast.v1.VerifyChannelRequest
+	(*VerifyChannelResponse)(nil),              // 2: nackcast.v1.VerifyChannelResponse
+	(*ReceiverServiceWatchAlertsRequest)(nil),  // 3: nackcast.v1.ReceiverServiceWatchAlertsRequest
+	(*ReceiverServiceWatchAlertsResponse)(nil), // 4: nackcast.v1.ReceiverServiceWatchAlertsResponse
+	(*ReceiverServiceGetStatusRequest)(nil),    // 5: nackcast.v1.ReceiverServiceGetStatusRequest
+	(*ReceiverServiceGetStatusResponse)(nil),   // 6: nackcast.v1.ReceiverServiceGetStatusResponse
+	(*ReceiverServiceWatchStatusRequest)(nil),  // 7: nackcast.v1.ReceiverServiceWatchStatusRequest
+	(*ReceiverServiceWatchStatusResponse)(nil), // 8: nackcast.v1.ReceiverServiceWatchStatusResponse
+	(*ReceiverStatus)(nil),                     // 9: nackcast.v1.ReceiverStatus
+	(*ReceiverChannelStatus)(nil),              // 10: nackcast.v1.ReceiverChannelStatus
+	(*ReceiverObjectStatus)(nil),               // 11: nackcast.v1.ReceiverObjectStatus
+	(*ReceiverCounters)(nil),                   // 12: nackcast.v1.ReceiverCounters
+	(*EpochStats)(nil),                         // 13: nackcast.v1.EpochStats
+	(*durationpb.Duration)(nil),                // 14: google.protobuf.Duration
+	(*Alert)(nil),                              // 15: nackcast.v1.Alert
+	(*timestamppb.Timestamp)(nil),              // 16: google.protobuf.Timestamp
 }
 var file_nackcast_v1_receiver_proto_depIdxs = []int32{
-	12, // 0: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	7,  // 1: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	13, // 2: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	7,  // 3: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	8,  // 4: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
-	10, // 5: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
-	14, // 6: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
-	11, // 7: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
-	12, // 8: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	9,  // 9: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
-	13, // 10: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
-	0,  // 11: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
-	14, // 12: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
-	14, // 13: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
-	3,  // 14: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
-	5,  // 15: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
-	1,  // 16: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
-	4,  // 17: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
-	6,  // 18: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
-	2,  // 19: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
+	15, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	9,  // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	14, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	9,  // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	10, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
+	12, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
+	16, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
+	13, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
+	15, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	11, // 10: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
+	14, // 11: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
+	0,  // 12: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
+	16, // 13: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
+	16, // 14: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
+	5,  // 15: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
+	7,  // 16: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
+	3,  // 17: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
+	1,  // 18: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
+	6,  // 19: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
+	8,  // 20: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
+	4,  // 21: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
+	2,  // 22: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_receiver_proto_init() }
@@ -1211,7 +1344,7 @@ func file_nackcast_v1_receiver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_receiver_proto_rawDesc), len(file_nackcast_v1_receiver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

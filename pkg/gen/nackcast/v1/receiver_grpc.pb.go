@@ -19,9 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReceiverService_GetStatus_FullMethodName   = "/nackcast.v1.ReceiverService/GetStatus"
-	ReceiverService_WatchStatus_FullMethodName = "/nackcast.v1.ReceiverService/WatchStatus"
-	ReceiverService_WatchAlerts_FullMethodName = "/nackcast.v1.ReceiverService/WatchAlerts"
+	ReceiverService_GetStatus_FullMethodName     = "/nackcast.v1.ReceiverService/GetStatus"
+	ReceiverService_WatchStatus_FullMethodName   = "/nackcast.v1.ReceiverService/WatchStatus"
+	ReceiverService_WatchAlerts_FullMethodName   = "/nackcast.v1.ReceiverService/WatchAlerts"
+	ReceiverService_VerifyChannel_FullMethodName = "/nackcast.v1.ReceiverService/VerifyChannel"
 )
 
 // ReceiverServiceClient is the client API for ReceiverService service.
@@ -39,6 +40,10 @@ type ReceiverServiceClient interface {
 	// manifest rejected or out of step with the sender) as they are raised,
 	// after replaying the recent ones.
 	WatchAlerts(ctx context.Context, in *ReceiverServiceWatchAlertsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReceiverServiceWatchAlertsResponse], error)
+	// VerifyChannel scrubs a channel: it re-reads every complete object and
+	// checks its SHA-256 against the manifest, whatever the file's metadata
+	// says, and fetches again every object that fails.
+	VerifyChannel(ctx context.Context, in *VerifyChannelRequest, opts ...grpc.CallOption) (*VerifyChannelResponse, error)
 }
 
 type receiverServiceClient struct {
@@ -97,6 +102,16 @@ func (c *receiverServiceClient) WatchAlerts(ctx context.Context, in *ReceiverSer
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReceiverService_WatchAlertsClient = grpc.ServerStreamingClient[ReceiverServiceWatchAlertsResponse]
 
+func (c *receiverServiceClient) VerifyChannel(ctx context.Context, in *VerifyChannelRequest, opts ...grpc.CallOption) (*VerifyChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyChannelResponse)
+	err := c.cc.Invoke(ctx, ReceiverService_VerifyChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReceiverServiceServer is the server API for ReceiverService service.
 // All implementations must embed UnimplementedReceiverServiceServer
 // for forward compatibility.
@@ -112,6 +127,10 @@ type ReceiverServiceServer interface {
 	// manifest rejected or out of step with the sender) as they are raised,
 	// after replaying the recent ones.
 	WatchAlerts(*ReceiverServiceWatchAlertsRequest, grpc.ServerStreamingServer[ReceiverServiceWatchAlertsResponse]) error
+	// VerifyChannel scrubs a channel: it re-reads every complete object and
+	// checks its SHA-256 against the manifest, whatever the file's metadata
+	// says, and fetches again every object that fails.
+	VerifyChannel(context.Context, *VerifyChannelRequest) (*VerifyChannelResponse, error)
 	mustEmbedUnimplementedReceiverServiceServer()
 }
 
@@ -130,6 +149,9 @@ func (UnimplementedReceiverServiceServer) WatchStatus(*ReceiverServiceWatchStatu
 }
 func (UnimplementedReceiverServiceServer) WatchAlerts(*ReceiverServiceWatchAlertsRequest, grpc.ServerStreamingServer[ReceiverServiceWatchAlertsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAlerts not implemented")
+}
+func (UnimplementedReceiverServiceServer) VerifyChannel(context.Context, *VerifyChannelRequest) (*VerifyChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyChannel not implemented")
 }
 func (UnimplementedReceiverServiceServer) mustEmbedUnimplementedReceiverServiceServer() {}
 func (UnimplementedReceiverServiceServer) testEmbeddedByValue()                         {}
@@ -192,6 +214,24 @@ func _ReceiverService_WatchAlerts_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReceiverService_WatchAlertsServer = grpc.ServerStreamingServer[ReceiverServiceWatchAlertsResponse]
 
+func _ReceiverService_VerifyChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReceiverServiceServer).VerifyChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReceiverService_VerifyChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReceiverServiceServer).VerifyChannel(ctx, req.(*VerifyChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReceiverService_ServiceDesc is the grpc.ServiceDesc for ReceiverService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +242,10 @@ var ReceiverService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _ReceiverService_GetStatus_Handler,
+		},
+		{
+			MethodName: "VerifyChannel",
+			Handler:    _ReceiverService_VerifyChannel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -385,3 +385,52 @@ func withOptionalTimeout(d time.Duration) (context.Context, context.CancelFunc) 
 	}
 	return context.WithCancel(context.Background())
 }
+
+// errVerifyFailed makes nackctl verify exit 1 when a scrub found damage.
+var errVerifyFailed = errors.New("some objects did not match their manifest and are being fetched again")
+
+// cmdVerify scrubs a channel on each receiver: every complete object is
+// re-read and checked against the manifest's SHA-256; damaged ones are
+// fetched again.
+func cmdVerify(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	channel := fs.String("channel", "", "channel to scrub (required)")
+	dur := fs.Duration("for", 10*time.Minute, "deadline of each receiver's scrub")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || *channel == "" {
+		return usagef("want -channel and at least one receiver ADDR")
+	}
+	damaged := false
+	for _, addr := range pos {
+		cc, err := c.dial(addr)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), *dur)
+		resp, err := pb.NewReceiverServiceClient(cc).VerifyChannel(cctx, &pb.VerifyChannelRequest{Channel: *channel})
+		cancel()
+		cc.Close()
+		if err != nil {
+			return explain(addr, receiverService, err)
+		}
+		damaged = damaged || len(resp.GetFailed()) > 0
+		if c.json() {
+			if err := c.printJSON(resp); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(c.env.Stdout, "%s: %d objects, %s re-read in %v; %d damaged\n", addr, resp.GetObjectsChecked(),
+			human(resp.GetBytesChecked()), resp.GetElapsed().AsDuration().Round(time.Millisecond), len(resp.GetFailed()))
+		for _, p := range resp.GetFailed() {
+			fmt.Fprintf(c.env.Stdout, "  damaged, fetching again: %s\n", p)
+		}
+	}
+	if damaged {
+		return errVerifyFailed
+	}
+	return nil
+}
