@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/nackcast/nackcast/pkg/rpc"
@@ -40,6 +41,9 @@ type Common struct {
 	Transport Transport
 	// Policy is who may call which method under mutual TLS.
 	Policy tlsconf.Policy
+	// ServerOptions, if set, returns more gRPC server options once the
+	// flags are parsed (a service's per-client limits).
+	ServerOptions func() []grpc.ServerOption
 }
 
 // Register adds the common flags to fs with listen as the default gRPC
@@ -291,7 +295,11 @@ func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Bu
 		}
 	}
 	log.Info("grpc transport", "security", common.Transport.String())
-	srv := rpc.NewServer(log.Named("grpc"), common.Transport.ServerOptions(common.Policy)...)
+	opts := common.Transport.ServerOptions(common.Policy)
+	if common.ServerOptions != nil {
+		opts = append(opts, common.ServerOptions()...)
+	}
+	srv := rpc.NewServer(log.Named("grpc"), opts...)
 	engine, err := build(log, srv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

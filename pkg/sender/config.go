@@ -107,6 +107,11 @@ type Config struct {
 	// Packet authenticates (or seals) every multicast packet under the
 	// cloud's packet keys, when keys are configured.
 	Packet pktauth.Config
+	// ClientRate and ClientBurst limit the NACK and manifest calls of
+	// each client (by certificate name under TLS, else by IP address);
+	// ClientRate 0 turns the limit off.
+	ClientRate  float64
+	ClientBurst int
 	// DialOptions are used to dial the peer (transport credentials).
 	DialOptions []grpc.DialOption
 }
@@ -134,6 +139,8 @@ func DefaultConfig() Config {
 		Failover:         failover.DefaultConfig(),
 		MaxPublishSize:   16 << 30,
 		Packet:           pktauth.DefaultConfig(),
+		ClientRate:       50,
+		ClientBurst:      100,
 	}
 }
 
@@ -179,6 +186,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("chunk-size %d: must be in [%d,%d]", c.ChunkSize, manifest.MinChunkSize, wire.MaxPayload))
 	} else if extra := wire.ParityFixedLen + c.Packet.Mode.Overhead(); c.ChunkSize > wire.MaxPayload-extra {
 		errs = append(errs, fmt.Errorf("chunk-size %d: a PARITY packet and the packet trailer add %d bytes; at most %d", c.ChunkSize, extra, wire.MaxPayload-extra))
+	}
+	if c.ClientRate < 0 || c.ClientBurst < 1 {
+		errs = append(errs, fmt.Errorf("client-rate %v, client-burst %d: need a rate ≥ 0 (0: no limit) and a burst ≥ 1", c.ClientRate, c.ClientBurst))
 	}
 	if err := c.Packet.Validate(); err != nil {
 		errs = append(errs, err)

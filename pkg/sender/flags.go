@@ -50,6 +50,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	}
 	fs.Var(app.NewByteSize(&c.MaxPublishSize), "max-publish-size", "largest object accepted by PublishObject, e.g. 16Gi")
 	fs.DurationVar(&c.HealthTimeout, "health-timeout", c.HealthTimeout, "deadline of one liveness check or start-up signal to the other sender")
+	fs.Float64Var(&c.ClientRate, "client-rate", c.ClientRate, "NACK and manifest calls per second allowed to each client (by certificate name under TLS, else by IP address); 0: no limit")
+	fs.IntVar(&c.ClientBurst, "client-burst", c.ClientBurst, "calls a client may make at once above -client-rate")
 	c.Packet.RegisterFlags(fs, true)
 	c.Scheduler.RegisterFlags(fs)
 	c.Multicast.RegisterFlags(fs, false)

@@ -20,6 +20,7 @@ import (
 func main() {
 	cfg := sender.DefaultBackupConfig()
 	common := app.Common{Policy: app.SenderPolicy()}
+	common.ServerOptions = cfg.ServerOptions
 	fs := sender.NewFlagSet("backup", &cfg, &common)
 	os.Exit(app.Main("backup", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
 		cfg.DialOptions = common.Transport.DialOptions()

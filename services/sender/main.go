@@ -19,6 +19,7 @@ import (
 func main() {
 	cfg := sender.DefaultConfig()
 	common := app.Common{Policy: app.SenderPolicy()}
+	common.ServerOptions = cfg.ServerOptions
 	fs := sender.NewFlagSet("sender", &cfg, &common)
 	os.Exit(app.Main("sender", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
 		cfg.DialOptions = common.Transport.DialOptions()

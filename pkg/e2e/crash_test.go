@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/cloud"
+)
+
+// checkFinals fails the test if any file under a final name in dir (the
+// receiver's copy of the channel) differs from the origin's: a file under
+// its final name must always be whole and verified, whenever the
+// receiver died. Partial files live elsewhere; names are compared by path.
+func checkFinals(t *testing.T, want map[string]string, dir string) int {
+	t.Helper()
+	got, err := cloud.Digests(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0
+		}
+		t.Fatal(err)
+	}
+	for p, sum := range got {
+		if strings.HasPrefix(p, ".") {
+			continue
+		}
+		w, ok := want[p]
+		if !ok {
+			t.Errorf("%s: a file the origin does not have", p)
+		} else if w != sum {
+			t.Errorf("%s: under its final name with content that is not the origin's", p)
+		}
+	}
+	return len(got)
+}
+
+// TestCrashDuringCommits kills a receiver with SIGKILL at random moments
+// while it is committing many small objects (group commits of fsyncs and
+// renames), restarts it each time, and checks after every kill that each
+// file already under its final name is whole and verified; at the end the
+// receiver completes and its copy matches the origin.
+func TestCrashDuringCommits(t *testing.T) {
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 1500, MaxSmall: 16 << 10, LargeBytes: 4 << 20, Seed: 51}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	want, err := cloud.Digests(filepath.Join(origin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	snd, err := cl.Start("sender", "sender", "-origin", origin, "-rate", "8M", "-period", "200ms", "-max-passes", "10", "-log-level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "r1")
+	rcv, err := cl.Start("r1", "receiver", "-id", "r1", "-data", data, "-channels", "c",
+		"-primary", snd.Addr, "-checkpoint", "100ms", "-nack-timeout", "300ms", "-log-level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(51, 52))
+	const kills = 6
+	for i := 0; i < kills; i++ {
+		time.Sleep(time.Duration(150+rnd.IntN(500)) * time.Millisecond)
+		if st, err := rcv.ReceiverStatus(ctx); err == nil && st.GetComplete() {
+			t.Logf("complete before kill %d", i+1)
+			break
+		}
+		if err := rcv.Kill(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		n := checkFinals(t, want, filepath.Join(data, "c"))
+		t.Logf("kill %d: %d files under their final names, all verified", i+1, n)
+		if err := cl.Restart(rcv); err != nil {
+			t.Fatal(err)
+		}
+		if err := rcv.WaitServing(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Minute, "completion after the kills", func() bool {
+		st, err := rcv.ReceiverStatus(ctx)
+		return err == nil && st.GetComplete()
+	})
+	verify(t, origin, data)
+}
