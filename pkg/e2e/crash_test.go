@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nackcast/nackcast/pkg/cloud"
+	"github.com/nackcast/nackcast/pkg/receiver"
 )
 
 // checkFinals fails the test if any file under a final name in dir (the
@@ -103,4 +104,35 @@ func TestCrashDuringCommits(t *testing.T) {
 		return err == nil && st.GetComplete()
 	})
 	verify(t, origin, data)
+}
+
+// TestPeriodicScrub: bytes flipped under a final name, with the disk scan
+// out of the way, are found by the periodic scrub and fetched again.
+func TestPeriodicScrub(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 5, MaxSmall: 16 << 10, LargeBytes: 2 << 20, Seed: 61}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	_, sn := c.sender(origin, nil)
+	r, _ := c.receiver("r1", sn.addr, func(cfg *receiver.Config) {
+		cfg.DiskScanInterval = time.Hour
+		cfg.ScrubInterval = 300 * time.Millisecond
+		cfg.ScrubRate = 1 << 30
+	})
+	waitComplete(t, 30*time.Second, r)
+	victim := filepath.Join(c.dir, "r1", "c", "large", "large.bin")
+	f, err := os.OpenFile(victim, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("scrub me"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, 30*time.Second, "the scrub to find the damage", func() bool {
+		return r.Status(false).GetCounters().GetVerifyFailures() > 0
+	})
+	waitComplete(t, 30*time.Second, r)
+	verify(t, origin, filepath.Join(c.dir, "r1"))
 }

@@ -38,6 +38,11 @@ type Config struct {
 	// DiskScanInterval is how often complete objects are checked on disk
 	// (a file deleted or truncated there is fetched again).
 	DiskScanInterval time.Duration
+	// ScrubInterval is how often every complete object is re-read and its
+	// SHA-256 checked (0: only on request, nackctl verify); ScrubRate caps
+	// the bytes per second a periodic scrub reads, to stay low-priority.
+	ScrubInterval time.Duration
+	ScrubRate     int64
 	// MaxOpenPartials caps the partial files held open at once.
 	MaxOpenPartials int
 	// ParityMemory caps the bytes of parity shards held in memory while
@@ -73,6 +78,8 @@ func DefaultConfig() Config {
 		Multicast:          mcast.DefaultConfig(),
 		CheckpointInterval: time.Second,
 		DiskScanInterval:   5 * time.Second,
+		ScrubInterval:      24 * time.Hour,
+		ScrubRate:          20_000_000,
 		MaxOpenPartials:    256,
 		ParityMemory:       16 << 20,
 		Packet:             pktauth.DefaultConfig(),
@@ -114,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.NackTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("nack-timeout %v: must be positive", c.NackTimeout))
+	}
+	if c.ScrubInterval < 0 || c.ScrubRate <= 0 {
+		errs = append(errs, fmt.Errorf("scrub-interval %v, scrub-rate %d: need an interval ≥ 0 (0: off) and a positive rate", c.ScrubInterval, c.ScrubRate))
 	}
 	if c.CheckpointInterval <= 0 || c.DiskScanInterval <= 0 {
 		errs = append(errs, fmt.Errorf("checkpoint %v, disk-scan %v: intervals must be positive", c.CheckpointInterval, c.DiskScanInterval))

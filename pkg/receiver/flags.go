@@ -31,6 +31,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.NackTimeout, "nack-timeout", c.NackTimeout, "deadline of a NACK to one sender before trying the next")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint", c.CheckpointInterval, "how often partial objects are made durable")
 	fs.DurationVar(&c.DiskScanInterval, "disk-scan", c.DiskScanInterval, "how often complete objects are checked on disk")
+	fs.DurationVar(&c.ScrubInterval, "scrub-interval", c.ScrubInterval, "how often every complete object is re-read and its SHA-256 checked, damaged ones fetched again (0: only by nackctl verify)")
+	fs.Var(app.NewByteSize(&c.ScrubRate), "scrub-rate", "bytes per second a periodic scrub reads at most, e.g. 20M")
 	c.Packet.RegisterFlags(fs, false)
 	fs.Var(app.NewByteSize(&c.ParityMemory), "parity-memory", "most bytes of parity held in memory for blocks not yet rebuilt, e.g. 16Mi (0: ignore parity)")
 	fs.IntVar(&c.MaxOpenPartials, "max-open-partials", c.MaxOpenPartials, "partial files held open at once")

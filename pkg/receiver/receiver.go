@@ -288,6 +288,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 		goRun(func() { r.pullLoop(ctx) })
 	}
 	goRun(func() { r.housekeeping(ctx) })
+	if r.cfg.ScrubInterval > 0 {
+		goRun(func() { r.scrubLoop(ctx) })
+	}
 	<-ctx.Done()
 	sock.Close()
 	wg.Wait()

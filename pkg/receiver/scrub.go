@@ -28,6 +28,30 @@ type ScrubResult struct {
 // corruption keeps them), and fetches again every object that fails. It
 // stops early, with ctx's error, when ctx is done.
 func (r *Receiver) Scrub(ctx context.Context, channel string) (ScrubResult, error) {
+	return r.scrub(ctx, channel, 0)
+}
+
+// scrubLoop scrubs every channel each ScrubInterval, at most ScrubRate
+// bytes per second, until ctx is done.
+func (r *Receiver) scrubLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.ScrubInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ch := range r.channelList() {
+			if _, err := r.scrub(ctx, ch.name, r.cfg.ScrubRate); err != nil && ctx.Err() == nil {
+				r.log.Warn("periodic scrub", "channel", ch.name, "error", err)
+			}
+		}
+	}
+}
+
+// scrub is Scrub reading at most rate bytes per second (0: no cap).
+func (r *Receiver) scrub(ctx context.Context, channel string, rate int64) (ScrubResult, error) {
 	start := r.now()
 	r.mu.Lock()
 	ch := r.channels[channel]
@@ -48,9 +72,20 @@ func (r *Receiver) Scrub(ctx context.Context, channel string) (ScrubResult, erro
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		began := r.now()
 		ok, id, err := r.store.VerifyFinal(ch.name, o.obj)
 		res.Checked++
 		res.Bytes += o.obj.Size
+		if rate > 0 {
+			// Low priority: spread the reading out to rate bytes/s.
+			want := time.Duration(float64(o.obj.Size) / float64(rate) * float64(time.Second))
+			if d := want - r.now().Sub(began); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+		}
 		r.mu.Lock()
 		if ch.objs[o.obj.ID] == o && o.state == repair.Complete {
 			if ok && err == nil {

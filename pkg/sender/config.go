@@ -112,6 +112,9 @@ type Config struct {
 	// ClientRate 0 turns the limit off.
 	ClientRate  float64
 	ClientBurst int
+	// ClientPullRate limits each client's Pull calls per second (burst:
+	// one second's worth); 0 turns the limit off.
+	ClientPullRate float64
 	// DialOptions are used to dial the peer (transport credentials).
 	DialOptions []grpc.DialOption
 }
@@ -141,6 +144,7 @@ func DefaultConfig() Config {
 		Packet:           pktauth.DefaultConfig(),
 		ClientRate:       50,
 		ClientBurst:      100,
+		ClientPullRate:   1000,
 	}
 }
 
@@ -186,6 +190,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("chunk-size %d: must be in [%d,%d]", c.ChunkSize, manifest.MinChunkSize, wire.MaxPayload))
 	} else if extra := wire.ParityFixedLen + c.Packet.Mode.Overhead(); c.ChunkSize > wire.MaxPayload-extra {
 		errs = append(errs, fmt.Errorf("chunk-size %d: a PARITY packet and the packet trailer add %d bytes; at most %d", c.ChunkSize, extra, wire.MaxPayload-extra))
+	}
+	if c.ClientPullRate < 0 {
+		errs = append(errs, fmt.Errorf("client-pull-rate %v: must not be negative (0: no limit)", c.ClientPullRate))
 	}
 	if c.ClientRate < 0 || c.ClientBurst < 1 {
 		errs = append(errs, fmt.Errorf("client-rate %v, client-burst %d: need a rate ≥ 0 (0: no limit) and a burst ≥ 1", c.ClientRate, c.ClientBurst))

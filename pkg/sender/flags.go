@@ -52,6 +52,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HealthTimeout, "health-timeout", c.HealthTimeout, "deadline of one liveness check or start-up signal to the other sender")
 	fs.Float64Var(&c.ClientRate, "client-rate", c.ClientRate, "NACK and manifest calls per second allowed to each client (by certificate name under TLS, else by IP address); 0: no limit")
 	fs.IntVar(&c.ClientBurst, "client-burst", c.ClientBurst, "calls a client may make at once above -client-rate")
+	fs.Float64Var(&c.ClientPullRate, "client-pull-rate", c.ClientPullRate, "unicast Pull calls per second allowed to each client (one per object pulled; burst: one second's worth); 0: no limit")
 	c.Packet.RegisterFlags(fs, true)
 	c.Scheduler.RegisterFlags(fs)
 	c.Multicast.RegisterFlags(fs, false)

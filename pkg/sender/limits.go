@@ -9,16 +9,20 @@ import (
 
 // LimitedMethods are the calls each client may make at most
 // Config.ClientRate times a second: the control calls any receiver may
-// send. Pull is not counted: a receiver told to pull many small objects
-// makes one call per object, and pulls are bounded by bandwidth.
+// send. Pulls have their own, higher limit (Config.ClientPullRate): a
+// receiver told to pull many small objects makes one call per object.
 var LimitedMethods = []string{
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/Nack",
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/GetManifest",
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/ListChannels",
 }
 
+// PullMethod is the unicast pull call.
+var PullMethod = "/" + pb.SenderService_ServiceDesc.ServiceName + "/Pull"
+
 // ServerOptions returns the gRPC server options that apply the per-client
-// limit of c (none when it is off).
+// limits of c (none for a limit that is off).
 func (c *Config) ServerOptions() []grpc.ServerOption {
-	return rpc.NewClientLimiter(c.ClientRate, c.ClientBurst, LimitedMethods...).ServerOptions()
+	opts := rpc.NewClientLimiter(c.ClientRate, c.ClientBurst, LimitedMethods...).ServerOptions()
+	return append(opts, rpc.NewClientLimiter(c.ClientPullRate, int(max(c.ClientPullRate, 1)), PullMethod).ServerOptions()...)
 }
