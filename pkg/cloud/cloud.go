@@ -256,6 +256,15 @@ func (p *Proc) PID() int { return p.cmd.Process.Pid }
 // Conn returns a gRPC connection to the process.
 func (p *Proc) Conn() *grpc.ClientConn { return p.conn }
 
+// Signal sends sig to the process (by PID) without waiting: SIGSTOP and
+// SIGCONT pause and resume it.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	if !p.Running() {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // Kill sends sig to the process (by PID) and waits for it to exit.
 func (p *Proc) Kill(sig syscall.Signal) error {
 	if !p.Running() {

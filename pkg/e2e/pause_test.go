@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+)
+
+// TestPrimaryPausedBackupTakesOverAndHandsBack: SIGSTOP the primary in the
+// middle of a transfer for longer than the receivers' NACK deadline and
+// the backup's health timeout. The backup takes over; when the primary is
+// resumed (SIGCONT) it is alive again, the backup's next check sees it and
+// the backup hands back within its check interval plus the jobs in hand;
+// every receiver completes with verified files. The window with two
+// active senders is measured and bounded.
+func TestPrimaryPausedBackupTakesOverAndHandsBack(t *testing.T) {
+	run, _, ctx := failoverCloud(t, 2, 32<<20)
+	waitBytes(t, ctx, run, 0.2)
+	stopped := time.Now()
+	if err := run.Sender.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			run.Sender.Signal(syscall.SIGCONT)
+		}
+	}()
+	waitFor(t, 30*time.Second, "backup active while the primary is paused", func() bool {
+		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_ACTIVE
+	})
+	tookOver := time.Since(stopped)
+	time.Sleep(time.Second)
+	cont := time.Now()
+	if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitFor(t, 30*time.Second, "backup standing by after the primary resumed", func() bool {
+		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_STANDBY
+	})
+	both := time.Since(cont)
+	if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pause -> backup active %v; resume -> backup standing by %v (check interval 300ms)", tookOver.Round(time.Millisecond), both.Round(time.Millisecond))
+	if both > 10*time.Second {
+		t.Errorf("two senders active for %v after the primary resumed", both)
+	}
+}
+
+// TestReceiverPausedCatchesUp: a receiver stopped (SIGSTOP) for longer
+// than its NACK deadline misses what overflows its socket buffer; resumed,
+// it NACKs and completes with verified files.
+func TestReceiverPausedCatchesUp(t *testing.T) {
+	run, _, ctx := failoverCloud(t, 2, 32<<20)
+	waitBytes(t, ctx, run, 0.1)
+	r := run.Receivers[0]
+	if err := r.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := r.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if st := backupStatus(t, ctx, run); st.GetTakeovers() != 0 {
+		t.Errorf("the backup took over %d times although the primary was alive", st.GetTakeovers())
+	}
+	t.Logf("%s after the pause: NACKs %d, overflow %d", sts[0].GetReceiverId(), sts[0].GetCounters().GetNacksSent(), sts[0].GetCounters().GetPacketsOverflow())
+}
