@@ -17,6 +17,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.4
 
 FUZZTIME ?= 3s
+FUZZ_LONG ?= 30s
 
 .DEFAULT_GOAL := help
 
@@ -84,7 +85,12 @@ FUZZ_TARGETS := \
 	./pkg/manifest:FuzzFromProto \
 	./pkg/manifest:FuzzValidatePath \
 	./pkg/sender:FuzzNackRequest \
-	./pkg/pktauth:FuzzOpen
+	./pkg/pktauth:FuzzOpen \
+	./pkg/pktauth:FuzzParseKeys
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_LONG each (default 30s); the seed corpora in testdata/fuzz run in make test
+	@$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(FUZZ_LONG)
 
 .PHONY: fuzz-short
 fuzz-short: ## run every fuzz target for FUZZTIME (default 3s)

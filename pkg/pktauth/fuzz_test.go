@@ -95,3 +95,33 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeys checks that the key file parser never panics, and that a
+// ring it accepts holds one or two keys whose Format parses back to the
+// same keys.
+func FuzzParseKeys(f *testing.F) {
+	f.Add("1 " + string(bytes.Repeat([]byte("ab"), 32)) + "\n")
+	f.Add("# rotation\n2 " + string(bytes.Repeat([]byte("01"), 40)) + "\n1 " + string(bytes.Repeat([]byte("fe"), 32)))
+	f.Add("1 zz")
+	f.Add("")
+	f.Add("300 00;1 00")
+	f.Fuzz(func(t *testing.T, text string) {
+		kr, err := Parse(text)
+		if err != nil {
+			return
+		}
+		keys := kr.Keys()
+		if len(keys) < 1 || len(keys) > MaxKeys {
+			t.Fatalf("accepted a ring of %d keys", len(keys))
+		}
+		again, err := Parse(Format(keys...))
+		if err != nil {
+			t.Fatalf("Format of an accepted ring does not parse: %v", err)
+		}
+		for i, k := range again.Keys() {
+			if k.ID != keys[i].ID || !bytes.Equal(k.Secret, keys[i].Secret) {
+				t.Fatalf("key %d changed through Format/Parse", i)
+			}
+		}
+	})
+}
