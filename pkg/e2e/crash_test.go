@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/nackcast/nackcast/pkg/cloud"
 	"github.com/nackcast/nackcast/pkg/receiver"
+	"github.com/nackcast/nackcast/pkg/store"
 )
 
 // checkFinals fails the test if any file under a final name in dir (the
@@ -135,4 +138,68 @@ func TestPeriodicScrub(t *testing.T) {
 	})
 	waitComplete(t, 30*time.Second, r)
 	verify(t, origin, filepath.Join(c.dir, "r1"))
+}
+
+// TestCrashAtEachCommitStep kills a receiver (SIGKILL, from inside, at a
+// chosen pass) at each step of its write and commit path: chunk write,
+// checkpoint after the data sync, bitmap rename, verification, data sync,
+// rename to the final name, directory sync. After each crash every file
+// under a final name is whole and verified; restarted, the receiver
+// resumes and completes with verified files.
+func TestCrashAtEachCommitStep(t *testing.T) {
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 60, MaxSmall: 16 << 10, LargeBytes: 6 << 20, Seed: 71}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	want, err := cloud.Digests(filepath.Join(origin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	snd, err := cl.Start("sender", "sender", "-origin", origin, "-rate", "6M", "-period", "200ms", "-max-passes", "10", "-log-level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{"write": 40, "checkpoint": 2, "bitmap-rename": 2, "verify": 10, "sync": 4, "rename": 10, "sync-dir": 4}
+	for _, step := range store.CrashSteps {
+		t.Run(step, func(t *testing.T) {
+			name := "r-" + step
+			data := filepath.Join(dir, name)
+			base := []string{"-id", name, "-data", data, "-channels", "c", "-primary", snd.Addr,
+				"-checkpoint", "50ms", "-nack-timeout", "300ms", "-log-level", "warn"}
+			crashAt := fmt.Sprintf("%s:%d", step, at[step])
+			rcv, err := cl.Start(name, "receiver", append(base, "-test-crash-at", crashAt)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "the receiver to crash at "+crashAt, func() bool { return !rcv.Running() })
+			if strings.Contains(rcv.LogTail(20), "channel complete") {
+				t.Fatalf("the receiver completed before reaching %s", crashAt)
+			}
+			n := checkFinals(t, want, filepath.Join(data, "c"))
+			t.Logf("crashed at %s (%v): %d files under their final names, all verified", crashAt, rcv.ExitErr(), n)
+			rcv.Args = slices.DeleteFunc(rcv.Args, func(a string) bool { return a == "-test-crash-at" || a == crashAt })
+			if err := cl.Restart(rcv); err != nil {
+				t.Fatal(err)
+			}
+			if err := rcv.WaitServing(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 2*time.Minute, "completion after the crash", func() bool {
+				st, err := rcv.ReceiverStatus(ctx)
+				return err == nil && st.GetComplete()
+			})
+			verify(t, origin, data)
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/repair"
+	"github.com/nackcast/nackcast/pkg/store"
 )
 
 // Config configures a receiver.
@@ -64,6 +65,9 @@ type Config struct {
 	// LossRate drops this fraction of incoming datagrams at random before
 	// they are parsed. For tests and demonstrations of repair only.
 	LossRate float64
+	// CrashAt, TESTING ONLY, is "STEP:N": the receiver kills itself the
+	// Nth time its store reaches STEP (store.CrashSteps).
+	CrashAt string
 }
 
 // DefaultConfig returns a receiver's defaults.
@@ -145,6 +149,11 @@ func (c Config) Validate() error {
 	}
 	if c.Pullers < 1 {
 		errs = append(errs, fmt.Errorf("pullers %d: must be at least 1", c.Pullers))
+	}
+	if c.CrashAt != "" {
+		if _, _, err := store.ParseCrashPoint(c.CrashAt); err != nil {
+			errs = append(errs, fmt.Errorf("test-crash-at: %w", err))
+		}
 	}
 	if c.LossRate < 0 || c.LossRate >= 1 {
 		errs = append(errs, fmt.Errorf("test-loss %v: must be in [0,1)", c.LossRate))

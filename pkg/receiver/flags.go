@@ -2,8 +2,10 @@ package receiver
 
 import (
 	"flag"
+	"strings"
 
 	"github.com/nackcast/nackcast/pkg/app"
+	"github.com/nackcast/nackcast/pkg/store"
 )
 
 // Default gRPC and metrics addresses.
@@ -40,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ManifestRefresh, "manifest-refresh", c.ManifestRefresh, "fetch the manifest this often even when no ANNOUNCE asks for it")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", c.StuckAfter, "alert when an incomplete channel makes no progress for this long")
 	fs.Float64Var(&c.LossRate, "test-loss", c.LossRate, "TESTING ONLY: drop this fraction of incoming datagrams at random")
+	fs.StringVar(&c.CrashAt, "test-crash-at", c.CrashAt, "TESTING ONLY: STEP:N kills the receiver (SIGKILL) the Nth time it reaches STEP of the write and commit path: "+strings.Join(store.CrashSteps, ", "))
 	c.Repair.RegisterFlags(fs)
 	c.Multicast.RegisterFlags(fs, true)
 }

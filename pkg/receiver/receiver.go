@@ -206,6 +206,16 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		r.loss = func() bool { return rnd.Float64() < cfg.LossRate }
 	}
+	if cfg.CrashAt != "" {
+		step, n, err := store.ParseCrashPoint(cfg.CrashAt)
+		if err == nil {
+			err = store.SetCrashPoint(step, n)
+		}
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("TESTING: this receiver will kill itself", "at", cfg.CrashAt)
+	}
 	keys, err := cfg.Packet.Keyring()
 	if err != nil {
 		return nil, err

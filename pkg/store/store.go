@@ -317,6 +317,7 @@ func (p *Partial) WriteChunks(first uint32, bufs [][]byte) (int, error) {
 		for j < len(bufs) && !p.bm.Has(first+uint32(j)) {
 			j++
 		}
+		crashPoint("write")
 		n, err := p.vec.WriteAt(p.f, bufs[i:j], p.obj.Offset(first+uint32(i)))
 		if err != nil {
 			return written, fmt.Errorf("write %s: %w", p.obj.Path, err)
@@ -368,6 +369,7 @@ func (p *Partial) Checkpoint() error {
 		p.markDirty()
 		return fmt.Errorf("sync %s: %w", p.obj.Path, err)
 	}
+	crashPoint("checkpoint")
 	p.mu.Lock()
 	p.hasBitmap = true
 	p.mu.Unlock()
@@ -422,6 +424,7 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 	ok := make([]bool, len(ps))
 	live := 0
 	for i, p := range ps {
+		crashPoint("verify")
 		if errs[i] = s.verify(p); errs[i] == nil {
 			ok[i] = true
 			live++
@@ -431,6 +434,7 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 		return errs
 	}
 	group := live > 1
+	crashPoint("sync")
 	if group {
 		if err := s.syncAll(); err != nil {
 			group = false // fall back to one fsync per file
@@ -453,12 +457,14 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 			err = fmt.Errorf("close %s: %w", p.obj.Path, cerr)
 		}
 		if err == nil {
+			crashPoint("rename")
 			err = s.rename(p.base+".part", FinalPath(p.channel, p.obj.Path))
 		}
 		if err != nil {
 			errs[i], ok[i] = err, false
 			continue
 		}
+		crashPoint("sync-dir")
 		if !group {
 			if err := s.syncDir(path.Dir(FinalPath(p.channel, p.obj.Path))); err != nil {
 				errs[i], ok[i] = fmt.Errorf("install %s: %w", p.obj.Path, err), false
@@ -581,6 +587,7 @@ func (s *Store) writeAtomic(name string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
+		crashPoint("bitmap-rename")
 		err = s.root.Rename(tmp, name)
 	}
 	if err != nil {
