@@ -52,6 +52,9 @@ func (a *alerter) raise(now time.Time, key string, al *pb.Alert) (bool, int) {
 // written, so nothing is lost; the chunks are fetched again later.
 func (r *Receiver) storageError(op, channel, path string, err error) {
 	r.stats.WriteErrors.Add(1)
+	if isDiskFull(err) {
+		r.pauseForDisk(err)
+	}
 	raised, held := r.alerts.raise(r.now(), "storage/"+op, &pb.Alert{
 		Kind:       pb.AlertKind_ALERT_KIND_STORAGE,
 		Source:     r.cfg.ID,

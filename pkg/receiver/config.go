@@ -49,6 +49,9 @@ type Config struct {
 	// ParityMemory caps the bytes of parity shards held in memory while
 	// their blocks wait for enough shards to be rebuilt.
 	ParityMemory int64
+	// MinFreeBytes is the free space in the data directory at which a
+	// receiver paused on a full disk resumes.
+	MinFreeBytes int64
 	// Packet holds the cloud's packet keys: with keys, every multicast
 	// packet must carry a valid authentication trailer.
 	Packet pktauth.Config
@@ -86,6 +89,7 @@ func DefaultConfig() Config {
 		ScrubRate:          20_000_000,
 		MaxOpenPartials:    256,
 		ParityMemory:       16 << 20,
+		MinFreeBytes:       64 << 20,
 		Packet:             pktauth.DefaultConfig(),
 		Pullers:            2,
 		StuckAfter:         2 * time.Minute,
@@ -134,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Packet.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MinFreeBytes < 0 {
+		errs = append(errs, fmt.Errorf("min-free %d: must not be negative", c.MinFreeBytes))
 	}
 	if c.ParityMemory < 0 {
 		errs = append(errs, fmt.Errorf("parity-memory %d: must not be negative", c.ParityMemory))

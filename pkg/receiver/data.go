@@ -40,6 +40,10 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 			read += len(b)
 		}
 		r.stats.BytesRead.Add(uint64(read))
+		if r.diskFull.Load() {
+			r.stats.PacketsPaused.Add(uint64(len(batch)))
+			continue
+		}
 		r.mu.Lock()
 		for _, b := range batch {
 			if r.loss() {

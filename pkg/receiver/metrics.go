@@ -72,6 +72,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.lost, k.GetObjectsLost())
 	counter(d.fetches, k.GetManifestFetches())
 	counter(d.dropped, k.GetPacketsUnauthenticated(), "unauthenticated")
+	counter(d.dropped, k.GetPacketsPaused(), "paused")
 	counter(d.parity, k.GetParityReceived(), "kept")
 	counter(d.parity, k.GetParityUnused(), "unused")
 	counter(d.rebuilt, k.GetChunksRebuilt())

@@ -106,6 +106,9 @@ func (r *Receiver) holdings(ch *chanState) []repair.Holding {
 
 // nackOnce runs one NACK cycle.
 func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
+	if r.diskFull.Load() {
+		return // paused: repairs could not be stored
+	}
 	r.mu.Lock()
 	if ch.m == nil {
 		r.mu.Unlock()

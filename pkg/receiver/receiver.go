@@ -59,9 +59,11 @@ type Counters struct {
 	// PacketsUnauthenticated counts datagrams dropped because their
 	// authentication trailer was missing or wrong.
 	PacketsUnauthenticated atomic.Uint64
-	ParityReceived         atomic.Uint64
-	ParityUnused           atomic.Uint64
-	ChunksRebuilt          atomic.Uint64
+	// PacketsPaused counts datagrams not filed while paused on a full disk.
+	PacketsPaused  atomic.Uint64
+	ParityReceived atomic.Uint64
+	ParityUnused   atomic.Uint64
+	ChunksRebuilt  atomic.Uint64
 	// PacketsOverflow is the kernel's count of datagrams dropped because
 	// the socket buffer was full.
 	PacketsOverflow atomic.Uint64
@@ -138,13 +140,16 @@ type Receiver struct {
 	openPartials int
 	// Forward error correction, under mu: parity held in memory and its
 	// byte count, freed shard buffers, scratch shards for rebuilding.
-	codec       *fec.Codec
-	opener      *pktauth.Opener // nil without packet keys
-	parityBytes int64
-	parityFree  [][]byte
-	fecShards   [][]byte
-	fecWork     [][]byte
-	oneBuf      [1][]byte
+	codec  *fec.Codec
+	opener *pktauth.Opener // nil without packet keys
+	// diskFull pauses filing and NACKing while the data disk is full.
+	diskFull      atomic.Bool
+	diskFullSince atomic.Int64
+	parityBytes   int64
+	parityFree    [][]byte
+	fecShards     [][]byte
+	fecWork       [][]byte
+	oneBuf        [1][]byte
 
 	// commitQ holds full partials waiting for the commit loop, which
 	// commitWake wakes. It is bounded by the objects of the manifests.
@@ -618,6 +623,7 @@ func (r *Receiver) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-cp.C:
+			r.checkDiskSpace()
 			r.checkpoint()
 			r.mu.Lock()
 			r.checkStuck(r.now())

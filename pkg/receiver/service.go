@@ -26,6 +26,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 		Failovers:    r.failovers,
 		Time:         timestamppb.New(r.now()),
 		Complete:     true,
+		DiskFull:     r.diskFull.Load(),
 		Counters: &pb.ReceiverCounters{
 			PacketsReceived:        r.stats.PacketsReceived.Load(),
 			PacketsMalformed:       r.stats.PacketsMalformed.Load(),
@@ -48,6 +49,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 			PacketsOverflow:        r.stats.PacketsOverflow.Load(),
 			ParityReceived:         r.stats.ParityReceived.Load(),
 			PacketsUnauthenticated: r.stats.PacketsUnauthenticated.Load(),
+			PacketsPaused:          r.stats.PacketsPaused.Load(),
 			ParityUnused:           r.stats.ParityUnused.Load(),
 			ChunksRebuilt:          r.stats.ChunksRebuilt.Load(),
 		},

@@ -499,7 +499,10 @@ type ReceiverStatus struct {
 	// Alerts raised since start.
 	Alerts uint64 `protobuf:"varint,9,opt,name=alerts,proto3" json:"alerts,omitempty"`
 	// The most recent alerts, newest last (at most 32).
-	RecentAlerts  []*Alert `protobuf:"bytes,10,rep,name=recent_alerts,json=recentAlerts,proto3" json:"recent_alerts,omitempty"`
+	RecentAlerts []*Alert `protobuf:"bytes,10,rep,name=recent_alerts,json=recentAlerts,proto3" json:"recent_alerts,omitempty"`
+	// True while the transfer is paused because the data directory's disk
+	// is full; it resumes by itself when space returns.
+	DiskFull      bool `protobuf:"varint,11,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -602,6 +605,13 @@ func (x *ReceiverStatus) GetRecentAlerts() []*Alert {
 		return x.RecentAlerts
 	}
 	return nil
+}
+
+func (x *ReceiverStatus) GetDiskFull() bool {
+	if x != nil {
+		return x.DiskFull
+	}
+	return false
 }
 
 // ReceiverChannelStatus is a receiver's progress on one channel.
@@ -885,8 +895,10 @@ type ReceiverCounters struct {
 	// Datagrams dropped because their authentication trailer was missing or
 	// did not verify under the cloud's packet keys.
 	PacketsUnauthenticated uint64 `protobuf:"varint,24,opt,name=packets_unauthenticated,json=packetsUnauthenticated,proto3" json:"packets_unauthenticated,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Datagrams not filed because the transfer was paused on a full disk.
+	PacketsPaused uint64 `protobuf:"varint,25,opt,name=packets_paused,json=packetsPaused,proto3" json:"packets_paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReceiverCounters) Reset() {
@@ -1080,6 +1092,13 @@ func (x *ReceiverCounters) GetPacketsUnauthenticated() uint64 {
 	return 0
 }
 
+func (x *ReceiverCounters) GetPacketsPaused() uint64 {
+	if x != nil {
+		return x.PacketsPaused
+	}
+	return 0
+}
+
 // EpochStats counts the DATA packets a receiver accepted from one sender
 // epoch (one incarnation of the primary or of the backup).
 type EpochStats struct {
@@ -1186,7 +1205,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x0finclude_objects\x18\x01 \x01(\bR\x0eincludeObjects\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"Y\n" +
 	"\"ReceiverServiceWatchStatusResponse\x123\n" +
-	"\x06status\x18\x01 \x01(\v2\x1b.nackcast.v1.ReceiverStatusR\x06status\"\xbd\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x1b.nackcast.v1.ReceiverStatusR\x06status\"\xda\x03\n" +
 	"\x0eReceiverStatus\x12\x1f\n" +
 	"\vreceiver_id\x18\x01 \x01(\tR\n" +
 	"receiverId\x12>\n" +
@@ -1199,7 +1218,8 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x06epochs\x18\b \x03(\v2\x17.nackcast.v1.EpochStatsR\x06epochs\x12\x16\n" +
 	"\x06alerts\x18\t \x01(\x04R\x06alerts\x127\n" +
 	"\rrecent_alerts\x18\n" +
-	" \x03(\v2\x12.nackcast.v1.AlertR\frecentAlerts\"\xdb\x03\n" +
+	" \x03(\v2\x12.nackcast.v1.AlertR\frecentAlerts\x12\x1b\n" +
+	"\tdisk_full\x18\v \x01(\bR\bdiskFull\"\xdb\x03\n" +
 	"\x15ReceiverChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\x12#\n" +
@@ -1222,7 +1242,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.nackcast.v1.ObjectStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"bytes_have\x18\x05 \x01(\x04R\tbytesHave\x12\x18\n" +
-	"\apercent\x18\x06 \x01(\x01R\apercent\"\xeb\a\n" +
+	"\apercent\x18\x06 \x01(\x01R\apercent\"\x92\b\n" +
 	"\x10ReceiverCounters\x12)\n" +
 	"\x10packets_received\x18\x01 \x01(\x04R\x0fpacketsReceived\x12+\n" +
 	"\x11packets_malformed\x18\x02 \x01(\x04R\x10packetsMalformed\x12'\n" +
@@ -1248,7 +1268,8 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x0fparity_received\x18\x15 \x01(\x04R\x0eparityReceived\x12#\n" +
 	"\rparity_unused\x18\x16 \x01(\x04R\fparityUnused\x12%\n" +
 	"\x0echunks_rebuilt\x18\x17 \x01(\x04R\rchunksRebuilt\x127\n" +
-	"\x17packets_unauthenticated\x18\x18 \x01(\x04R\x16packetsUnauthenticatedJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
+	"\x17packets_unauthenticated\x18\x18 \x01(\x04R\x16packetsUnauthenticated\x12%\n" +
+	"\x0epackets_paused\x18\x19 \x01(\x04R\rpacketsPausedJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
 	"\n" +
 	"EpochStats\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x06R\x05epoch\x12\x16\n" +
