@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 	"github.com/nackcast/nackcast/pkg/client"
 	"github.com/nackcast/nackcast/pkg/cloud"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/pktauth"
+	"github.com/nackcast/nackcast/pkg/receiver"
 	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/sender"
 	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
@@ -158,5 +162,43 @@ func TestSecureCloud(t *testing.T) {
 	defer admin.Close()
 	if _, err := pb.NewSenderServiceClient(admin).DeleteObject(ctx, &pb.DeleteObjectRequest{Channel: "c", Path: "small-0000.bin"}); status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.Unauthenticated {
 		t.Errorf("delete as admin: %v", err)
+	}
+}
+
+// TestSignedManifests: on a plaintext control plane the sender signs its
+// manifests (Ed25519); a receiver holding the public key installs them and
+// completes, verified; a receiver holding another key rejects every
+// manifest with an alert and files nothing.
+func TestSignedManifests(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 5, MaxSmall: 16 << 10, LargeBytes: 1 << 20, Seed: 91}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	keys, other := filepath.Join(c.dir, "keys"), filepath.Join(c.dir, "other")
+	for _, d := range []string{keys, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := manifest.WriteKeyPair(filepath.Join(d, "manifest.key"), filepath.Join(d, "manifest.pub")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, sn := c.sender(origin, func(cfg *sender.Config) { cfg.ManifestKey = filepath.Join(keys, "manifest.key") })
+	good, _ := c.receiver("good", sn.addr, func(cfg *receiver.Config) { cfg.ManifestPubKey = filepath.Join(keys, "manifest.pub") })
+	bad, _ := c.receiver("bad", sn.addr, func(cfg *receiver.Config) { cfg.ManifestPubKey = filepath.Join(other, "manifest.pub") })
+	waitComplete(t, 30*time.Second, good)
+	verify(t, origin, filepath.Join(c.dir, "good"))
+	waitFor(t, 10*time.Second, "the other receiver to reject the manifest", func() bool {
+		for _, a := range bad.Status(false).GetRecentAlerts() {
+			if a.GetKind() == pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH && strings.Contains(a.GetMessage(), "signature") {
+				return true
+			}
+		}
+		return false
+	})
+	st := bad.Status(false)
+	if st.GetComplete() || st.GetCounters().GetMulticastBytes() != 0 || st.GetCounters().GetUnicastBytes() != 0 {
+		t.Errorf("receiver with another key: complete %v, %d bytes multicast, %d unicast; want nothing", st.GetComplete(), st.GetCounters().GetMulticastBytes(), st.GetCounters().GetUnicastBytes())
 	}
 }

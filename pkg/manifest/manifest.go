@@ -220,9 +220,25 @@ func New(channel string, objects []Object, generatedAt time.Time) (*Manifest, er
 	return m, nil
 }
 
-// computeVersion digests the channel name and every object's path, size,
-// digest and chunk size. Zero is reserved for "no manifest".
+// computeVersion is the first eight bytes of the manifest's digest. Zero
+// is reserved for "no manifest".
 func computeVersion(channel string, objs []Object) uint64 {
+	d := digest(channel, objs)
+	v := binary.BigEndian.Uint64(d[:8])
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// Digest returns the SHA-256 of the manifest's content: the channel name
+// and every object's path, size, SHA-256 and chunk size, in order. Two
+// manifests with the same digest list the same content.
+func (m *Manifest) Digest() [32]byte { return digest(m.Channel, m.Objects) }
+
+// digest hashes the channel name and every object's path, size, digest and
+// chunk size.
+func digest(channel string, objs []Object) [32]byte {
 	h := sha256.New()
 	var buf [8]byte
 	writeStr := func(s string) {
@@ -239,11 +255,9 @@ func computeVersion(channel string, objs []Object) uint64 {
 		binary.BigEndian.PutUint64(buf[:], uint64(o.ChunkSize))
 		h.Write(buf[:])
 	}
-	v := binary.BigEndian.Uint64(h.Sum(nil)[:8])
-	if v == 0 {
-		v = 1
-	}
-	return v
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 // Lookup returns the object with identifier id.

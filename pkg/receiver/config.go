@@ -55,6 +55,10 @@ type Config struct {
 	// Packet holds the cloud's packet keys: with keys, every multicast
 	// packet must carry a valid authentication trailer.
 	Packet pktauth.Config
+	// ManifestPubKey is a PEM Ed25519 public key: with it, a manifest
+	// fetched from a sender is installed only if signed by its private
+	// key.
+	ManifestPubKey string
 	// DialOptions are used to dial the senders (transport credentials).
 	DialOptions []grpc.DialOption
 	// Pullers is the number of unicast pulls run at once.

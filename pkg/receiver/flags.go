@@ -36,6 +36,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ScrubInterval, "scrub-interval", c.ScrubInterval, "how often every complete object is re-read and its SHA-256 checked, damaged ones fetched again (0: only by nackctl verify)")
 	fs.Var(app.NewByteSize(&c.ScrubRate), "scrub-rate", "bytes per second a periodic scrub reads at most, e.g. 20M")
 	c.Packet.RegisterFlags(fs, false)
+	fs.StringVar(&c.ManifestPubKey, "manifest-pubkey", c.ManifestPubKey, "PEM Ed25519 public key: accept only manifests signed by the senders' -manifest-key (for a plaintext control plane)")
 	fs.Var(app.NewByteSize(&c.MinFreeBytes), "min-free", "free space in the data directory at which a receiver paused on a full disk resumes, e.g. 64Mi")
 	fs.Var(app.NewByteSize(&c.ParityMemory), "parity-memory", "most bytes of parity held in memory for blocks not yet rebuilt, e.g. 16Mi (0: ignore parity)")
 	fs.IntVar(&c.MaxOpenPartials, "max-open-partials", c.MaxOpenPartials, "partial files held open at once")

@@ -290,6 +290,9 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	if err == nil && m.Channel != ch.name {
 		err = fmt.Errorf("asked for channel %q, got %q: %w", ch.name, m.Channel, manifest.ErrInvalidManifest)
 	}
+	if err == nil && r.manifestPub != nil {
+		err = manifest.Verify(m, resp.GetManifest().GetSignature(), r.manifestPub)
+	}
 	if err != nil {
 		err = fmt.Errorf("manifest from sender rejected: %w", err)
 		r.manifestAlert(ch.name, err)

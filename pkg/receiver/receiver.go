@@ -9,6 +9,7 @@ package receiver
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -140,8 +141,9 @@ type Receiver struct {
 	openPartials int
 	// Forward error correction, under mu: parity held in memory and its
 	// byte count, freed shard buffers, scratch shards for rebuilding.
-	codec  *fec.Codec
-	opener *pktauth.Opener // nil without packet keys
+	codec       *fec.Codec
+	opener      *pktauth.Opener   // nil without packet keys
+	manifestPub ed25519.PublicKey // checks manifest signatures, or nil
 	// diskFull pauses filing and NACKing while the data disk is full.
 	diskFull      atomic.Bool
 	diskFullSince atomic.Int64
@@ -220,6 +222,11 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 			return nil, err
 		}
 		log.Warn("TESTING: this receiver will kill itself", "at", cfg.CrashAt)
+	}
+	if cfg.ManifestPubKey != "" {
+		if r.manifestPub, err = manifest.LoadVerifyKey(cfg.ManifestPubKey); err != nil {
+			return nil, err
+		}
 	}
 	keys, err := cfg.Packet.Keyring()
 	if err != nil {

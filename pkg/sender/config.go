@@ -115,6 +115,10 @@ type Config struct {
 	// ClientPullRate limits each client's Pull calls per second (burst:
 	// one second's worth); 0 turns the limit off.
 	ClientPullRate float64
+	// ManifestKey is a PEM Ed25519 private key that signs every manifest
+	// handed out (for receivers on a plaintext control plane); "" signs
+	// nothing.
+	ManifestKey string
 	// DialOptions are used to dial the peer (transport credentials).
 	DialOptions []grpc.DialOption
 }

@@ -54,6 +54,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ClientBurst, "client-burst", c.ClientBurst, "calls a client may make at once above -client-rate")
 	fs.Float64Var(&c.ClientPullRate, "client-pull-rate", c.ClientPullRate, "unicast Pull calls per second allowed to each client (one per object pulled; burst: one second's worth); 0: no limit")
 	c.Packet.RegisterFlags(fs, true)
+	fs.StringVar(&c.ManifestKey, "manifest-key", c.ManifestKey, "PEM Ed25519 private key (mode 0600) that signs the manifests handed out, for receivers that check them with -manifest-pubkey (nackctl manifest-key makes a pair)")
 	c.Scheduler.RegisterFlags(fs)
 	c.Multicast.RegisterFlags(fs, false)
 }

@@ -8,6 +8,7 @@ package sender
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -79,16 +80,17 @@ type Sender struct {
 	scanner *manifest.Scanner
 	stats   Counters
 
-	mu         sync.Mutex
-	sched      *scheduler.Scheduler
-	channels   map[string]*channel
-	byID       map[uint32]*channel
-	epoch      uint64
-	keys       *pktauth.Keyring // packet keys, or nil: packets are not authenticated
-	jobSeq     uint64           // jobs finished in this epoch (END sequence numbers)
-	state      pb.SenderState
-	stateSince time.Time
-	ready      bool
+	mu          sync.Mutex
+	sched       *scheduler.Scheduler
+	channels    map[string]*channel
+	byID        map[uint32]*channel
+	epoch       uint64
+	keys        *pktauth.Keyring   // packet keys, or nil: packets are not authenticated
+	manifestKey ed25519.PrivateKey // signs manifests, or nil
+	jobSeq      uint64             // jobs finished in this epoch (END sequence numbers)
+	state       pb.SenderState
+	stateSince  time.Time
+	ready       bool
 
 	// Failover: the other sender, the backup's Fig. 5 core (nil on a
 	// primary), the backup's view of the primary, alerts.
@@ -165,6 +167,11 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 	if s.keys, err = cfg.Packet.Keyring(); err != nil {
 		return nil, err
 	}
+	if cfg.ManifestKey != "" {
+		if s.manifestKey, err = manifest.LoadSigningKey(cfg.ManifestKey); err != nil {
+			return nil, err
+		}
+	}
 	s.restored = s.loadPasses()
 	if cfg.Rate > 0 && cfg.AdaptiveRate {
 		s.rateCtl = ratectl.New(ratectl.DefaultConfig(float64(cfg.Rate)), now)
@@ -175,6 +182,16 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		}
 	}
 	return s, nil
+}
+
+// signedProto returns the wire form of m, signed when the sender has a
+// manifest key.
+func (s *Sender) signedProto(m *manifest.Manifest) *pb.Manifest {
+	p := m.Proto()
+	if s.manifestKey != nil {
+		p.Signature = manifest.Sign(m, s.manifestKey)
+	}
+	return p
 }
 
 // Stats returns the sender's counters.
@@ -365,7 +382,7 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		id:    res.Manifest.ChannelID,
 		dir:   dir,
 		m:     res.Manifest,
-		proto: res.Manifest.Proto(),
+		proto: s.signedProto(res.Manifest),
 		files: res.Files,
 	}
 	s.channels[name] = ch

@@ -39,7 +39,14 @@ type Manifest struct {
 	// Objects of the channel, sorted by path.
 	Objects []*ObjectEntry `protobuf:"bytes,4,rep,name=objects,proto3" json:"objects,omitempty"`
 	// When the sender built this manifest.
-	GeneratedAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	GeneratedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	// Ed25519 signature of the manifest's content by the cloud's manifest
+	// key (senders with -manifest-key), for receivers that fetch it over a
+	// plaintext control plane (-manifest-pubkey): over the context string
+	// "nackcast manifest signature v1" and a NUL byte, then the SHA-256 of
+	// the channel name and every object's path, size, SHA-256 and chunk
+	// size. Empty when the sender does not sign.
+	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -105,6 +112,13 @@ func (x *Manifest) GetObjects() []*ObjectEntry {
 func (x *Manifest) GetGeneratedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.GeneratedAt
+	}
+	return nil
+}
+
+func (x *Manifest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -274,14 +288,15 @@ var File_nackcast_v1_manifest_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_manifest_proto_rawDesc = "" +
 	"\n" +
-	"\x1anackcast/v1/manifest.proto\x12\vnackcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x01\n" +
+	"\x1anackcast/v1/manifest.proto\x12\vnackcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
 	"\bManifest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x02 \x01(\aR\tchannelId\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x06R\aversion\x122\n" +
 	"\aobjects\x18\x04 \x03(\v2\x18.nackcast.v1.ObjectEntryR\aobjects\x12=\n" +
-	"\fgenerated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vgeneratedAt\"\xc4\x01\n" +
+	"\fgenerated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vgeneratedAt\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xc4\x01\n" +
 	"\vObjectEntry\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\x06R\bobjectId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
@@ -109,4 +110,33 @@ func parseCerts(s string) ([]leaf, error) {
 		leaves = append(leaves, leaf{name, role})
 	}
 	return leaves, nil
+}
+
+// cmdManifestKey writes a new Ed25519 key pair for signing manifests:
+// DIR/manifest.key (for the senders' -manifest-key, mode 0600) and
+// DIR/manifest.pub (for the receivers' -manifest-pubkey).
+func cmdManifestKey(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("manifest-key", flag.ContinueOnError)
+	out := fs.String("out", "certs", "directory to write manifest.key and manifest.pub to")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected arguments %q", pos)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	priv, pub := filepath.Join(*out, "manifest.key"), filepath.Join(*out, "manifest.pub")
+	for _, p := range []string{priv, pub} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s exists: not overwriting a key", p)
+		}
+	}
+	if err := manifest.WriteKeyPair(priv, pub); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stdout, "wrote %s (senders: -manifest-key) and %s (receivers: -manifest-pubkey)\n", priv, pub)
+	return nil
 }
