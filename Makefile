@@ -18,6 +18,7 @@ GRPCURL_VERSION            := v1.9.4
 
 FUZZTIME ?= 3s
 FUZZ_LONG ?= 30s
+SOAK ?= 5m
 
 .DEFAULT_GOAL := help
 
@@ -114,6 +115,10 @@ bench: build ## side-by-side benchmark (root: netns lab with uftp, raw ceiling, 
 	$(GO) run ./scripts/bench -bin $(BIN)
 	$(GO) run ./scripts/implosion -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler ./pkg/fec ./pkg/pktauth ./pkg/sender
+
+.PHONY: soak
+soak: build ## bounded soak (SOAK=5m): loss, publishes, receiver and primary kills; then verified copies and no goroutine/fd leak
+	$(GO) run ./scripts/soak -bin $(BIN) -for $(SOAK)
 
 .PHONY: dev-certs
 dev-certs: build ## a development CA and certificates for mutual TLS in certs/ (offline; reuses an existing CA)
