@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,5 +201,107 @@ func TestSignedManifests(t *testing.T) {
 	st := bad.Status(false)
 	if st.GetComplete() || st.GetCounters().GetMulticastBytes() != 0 || st.GetCounters().GetUnicastBytes() != 0 {
 		t.Errorf("receiver with another key: complete %v, %d bytes multicast, %d unicast; want nothing", st.GetComplete(), st.GetCounters().GetMulticastBytes(), st.GetCounters().GetUnicastBytes())
+	}
+}
+
+// TestPacketKeyRotation rolls the cloud's packet key over with real
+// processes: receivers hold both keys (old first); the sender signs with
+// the old key, then restarts signing with the new one; every packet of
+// both periods verifies, and content published after the rollover
+// reaches the receivers by multicast, verified.
+func TestPacketKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	k1, err := pktauth.NewKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := pktauth.NewKey(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, keys ...pktauth.Key) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(pktauth.Format(keys...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	oldKeys, both, newKeys := write("old.keys", k1), write("both.keys", k1, k2), write("new.keys", k2, k1)
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 10, MaxSmall: 16 << 10, LargeBytes: 2 << 20, Seed: 93}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	run, err := cl.Distribute(ctx, cloud.Distribution{
+		Origin: origin, Channel: "c", Receivers: 2,
+		SenderArgs:   []string{"-packet-key-file", oldKeys, "-rescan", "300ms"},
+		ReceiverArgs: []string{"-packet-key-file", both},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Wait(ctx, time.Minute, 100*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Sender.Kill(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range run.Sender.Args {
+		if a == oldKeys {
+			run.Sender.Args[i] = newKeys
+		}
+	}
+	if err := run.Restart(run.Sender); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Sender.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := run.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(origin, "c", "after-rotation.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	all, err := cloud.Digests(filepath.Join(origin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the object published after the rollover everywhere", func() bool {
+		sts, err := run.Statuses(ctx)
+		if err != nil {
+			return false
+		}
+		for _, st := range sts {
+			if !st.GetComplete() || int(st.GetChannels()[0].GetObjectsTotal()) != len(all) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := run.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := run.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range after {
+		ct := st.GetCounters()
+		got := ct.GetMulticastBytes() - before[i].GetCounters().GetMulticastBytes()
+		if ct.GetPacketsUnauthenticated() != 0 || got < uint64(len(data)) {
+			t.Errorf("%s: %d packets refused, %d bytes by multicast after the rollover; want 0 and at least %d", st.GetReceiverId(), ct.GetPacketsUnauthenticated(), got, len(data))
+		}
 	}
 }

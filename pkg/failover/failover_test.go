@@ -172,3 +172,35 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("zero config accepted")
 	}
 }
+
+// TestClockJumps: the backup's decisions follow liveness checks and the
+// primary's signals, not the clock: with the clock jumping an hour back or
+// forward between events it takes over only on a failed check, hands
+// back on a live primary, and never reports two roles at once.
+func TestClockJumps(t *testing.T) {
+	for _, jump := range []time.Duration{-time.Hour, time.Hour, -24 * time.Hour} {
+		t.Run(jump.String(), func(t *testing.T) {
+			now := t0
+			tick := func() time.Time { now = now.Add(jump); return now }
+			b := NewBackup(DefaultConfig(), now)
+			if got := b.PrimaryChecked(tick(), "r1", true); got != Disregard {
+				t.Fatalf("alive primary after a jump: %v, want Disregard", got)
+			}
+			if st := b.PeriodicCheck(tick(), false, 0); st != Standby {
+				t.Fatalf("periodic check of a standing-by backup after a jump: %v", st)
+			}
+			if got := b.PrimaryChecked(tick(), "r2", false); got != TakeOver {
+				t.Fatalf("dead primary: %v, want TakeOver", got)
+			}
+			if st := b.PeriodicCheck(tick(), true, 2); st != HandingBack {
+				t.Fatalf("live primary seen with jobs in hand: %v, want HandingBack", st)
+			}
+			if got := b.PrimaryChecked(tick(), "r3", false); got != Disregard {
+				t.Fatalf("NACK while handing back: %v, want Disregard", got)
+			}
+			if st := b.JobsDrained(tick()); st != Standby {
+				t.Fatalf("jobs drained: %v, want Standby", st)
+			}
+		})
+	}
+}
