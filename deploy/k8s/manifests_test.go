@@ -100,7 +100,7 @@ func render(t *testing.T, dir string) *objects {
 	return out
 }
 
-var overlays = []string{"base", "overlays/dev", "overlays/hostnetwork", "overlays/multus"}
+var overlays = []string{"base", "overlays/dev", "overlays/hostnetwork", "overlays/multus", "overlays/tls"}
 
 // portOf returns the port of a listen-style default such as ":7001".
 func portOf(t *testing.T, fs *flag.FlagSet, name string) int32 {
@@ -219,6 +219,14 @@ func checkPod(t *testing.T, dir, name string, tmpl corev1.PodTemplateSpec, o *ob
 		t.Errorf("%s: ports %v, want grpc %d and metrics %d (the %s defaults)", where, ports, grpc, metrics, service)
 	}
 	for what, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if dir == "overlays/tls" {
+			// Kubernetes' gRPC probes speak plaintext: under TLS the
+			// binary probes itself.
+			if p == nil || p.Exec == nil || len(p.Exec.Command) != 2 || p.Exec.Command[0] != c.Command[0] || p.Exec.Command[1] != "-healthcheck" {
+				t.Errorf("%s: %s probe must run %s -healthcheck", where, what, c.Command[0])
+			}
+			continue
+		}
 		if p == nil || p.GRPC == nil || p.GRPC.Port != grpc {
 			t.Errorf("%s: %s probe must be a gRPC probe on port %d", where, what, grpc)
 		}
@@ -251,6 +259,22 @@ func checkPod(t *testing.T, dir, name string, tmpl corev1.PodTemplateSpec, o *ob
 		if e.ValueFrom != nil {
 			env[e.Name] = "from-field"
 		}
+	}
+	if dir == "overlays/tls" {
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || m.MountPath == "/certs"
+		}
+		if env["NACKCAST_PLAINTEXT"] != "false" || !mounted {
+			t.Errorf("%s: plaintext %q, /certs mounted %v: want TLS", where, env["NACKCAST_PLAINTEXT"], mounted)
+		}
+		for _, k := range []string{"NACKCAST_TLS_CA", "NACKCAST_TLS_CERT", "NACKCAST_TLS_KEY"} {
+			if !strings.HasPrefix(env[k], "/certs/") {
+				t.Errorf("%s: %s = %q, want a file under /certs", where, k, env[k])
+			}
+		}
+	} else if env["NACKCAST_PLAINTEXT"] != "true" {
+		t.Errorf("%s: NACKCAST_PLAINTEXT %q: a service needs TLS or an explicit plaintext", where, env["NACKCAST_PLAINTEXT"])
 	}
 	byEnv := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { byEnv[app.EnvName(f.Name)] = f.Name })
