@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/nackcast/nackcast/services/sender", "github.com/nackcast/nackcast/services/backup",
-		"github.com/nackcast/nackcast/services/receiver", "github.com/nackcast/nackcast/services/nackctl")
+		"github.com/nackcast/nackcast/services/receiver", "github.com/nackcast/nackcast/services/nackctl",
+		"github.com/nackcast/nackcast/pkg/e2e/internal/flooder")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building service binaries:", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nackcast/nackcast/pkg/cloud"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/netlab"
 )
 
@@ -159,6 +160,104 @@ func TestNetnsFailover(t *testing.T) {
 	for _, want := range []string{"network alert", "receiver=stranded", "primary is down: backup taking over", "primary is serving again: backup handing back"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("backup log lacks %q", want)
+		}
+	}
+}
+
+// TestNetnsHostileFlood: hosts on a bridge, packets authenticated, 5%
+// random loss on every receiver (nftables), and an attacker host flooding
+// the group with forged packets for the channel at the rate of the real
+// traffic. Every receiver completes with verified files and counts the
+// forgeries as unauthenticated.
+func TestNetnsHostileFlood(t *testing.T) {
+	netlab.Require(t)
+	lab, err := netlab.New(4, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	senderHost, attacker := lab.Hosts[0], lab.Hosts[3]
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 30, MaxSmall: 64 << 10, LargeBytes: 24 << 20, Seed: 23}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "packet.keys")
+	writeKeys(t, keys)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const rate = 16_000_000
+	snd, err := cl.StartOn(senderHost, "sender", "sender", 7001, "-origin", origin, "-channels", "c", "-rate", fmt.Sprint(rate),
+		"-packet-key-file", keys, "-log-level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var receivers []*cloud.Proc
+	for i, h := range lab.Hosts[1:3] {
+		if err := h.Loss(0.05); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("receiver-%d", i+1)
+		p, err := cl.StartOn(h, name, "receiver", 7101, "-id", name, "-data", filepath.Join(dir, name), "-channels", "c",
+			"-primary", snd.Addr, "-packet-key-file", keys, "-log-level", "warn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		receivers = append(receivers, p)
+	}
+	flood := attacker.Command(filepath.Join(binDir, "flooder"), "-iface", attacker.Iface, "-group", cl.Group, "-port", fmt.Sprint(cl.Port),
+		"-channel", fmt.Sprint(manifest.ChannelID("c")), "-rate", fmt.Sprint(rate/1468), "-for", "60s")
+	var out strings.Builder
+	flood.Stdout = &out
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if flood.ProcessState == nil {
+			flood.Process.Kill()
+			flood.Wait()
+		}
+	}()
+	start := time.Now()
+	waitFor(t, 2*time.Minute, "every receiver complete under the flood", func() bool {
+		for _, p := range receivers {
+			st, err := p.ReceiverStatus(ctx)
+			if err != nil || !st.GetComplete() {
+				return false
+			}
+		}
+		return true
+	})
+	took := time.Since(start)
+	want, err := cloud.Digests(filepath.Join(origin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range receivers {
+		got, err := cloud.Digests(filepath.Join(dir, p.Name, "c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cloud.Compare(want, got); err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		st, err := p.ReceiverStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct := st.GetCounters()
+		t.Logf("%s complete in %v under the flood: unauthenticated %d, malformed %d, overflow %d", p.Name, took.Round(time.Millisecond), ct.GetPacketsUnauthenticated(), ct.GetPacketsMalformed(), ct.GetPacketsOverflow())
+		if ct.GetPacketsUnauthenticated() == 0 {
+			t.Errorf("%s counted no forged packet: the flood did not reach it", p.Name)
 		}
 	}
 }
