@@ -44,36 +44,45 @@ func checkFinals(t *testing.T, want map[string]string, dir string) int {
 	return len(got)
 }
 
-// TestCrashDuringCommits kills a receiver with SIGKILL at random moments
-// while it is committing many small objects (group commits of fsyncs and
-// renames), restarts it each time, and checks after every kill that each
-// file already under its final name is whole and verified; at the end the
-// receiver completes and its copy matches the origin.
-func TestCrashDuringCommits(t *testing.T) {
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
+// senderCloud starts a cloud of real processes with channel "c" of sample
+// in its origin and a primary sender at rate; it returns the cloud, the
+// origin, the origin's digests, the sender and a context bounded by 4
+// minutes.
+func senderCloud(t *testing.T, sample cloud.Sample, rate string) (*cloud.Cloud, string, map[string]string, *cloud.Proc, context.Context) {
+	t.Helper()
+	cl, err := cloud.New(binDir, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	origin := filepath.Join(dir, "origin")
-	if _, err := (cloud.Sample{SmallFiles: 1500, MaxSmall: 16 << 10, LargeBytes: 4 << 20, Seed: 51}).Generate(filepath.Join(origin, "c")); err != nil {
+	t.Cleanup(cl.Close)
+	origin := filepath.Join(cl.Dir, "origin")
+	if _, err := sample.Generate(filepath.Join(origin, "c")); err != nil {
 		t.Fatal(err)
 	}
 	want, err := cloud.Digests(filepath.Join(origin, "c"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	snd, err := cl.Start("sender", "sender", "-origin", origin, "-rate", "8M", "-period", "200ms", "-max-passes", "10", "-log-level", "warn")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	snd, err := cl.Start("sender", "sender", "-origin", origin, "-rate", rate, "-period", "200ms", "-max-passes", "10", "-log-level", "warn")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := snd.WaitServing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "r1")
+	return cl, origin, want, snd, ctx
+}
+
+// TestCrashDuringCommits kills a receiver with SIGKILL at random moments
+// while it is committing many small objects (group commits of fsyncs and
+// renames), restarts it each time, and checks after every kill that each
+// file already under its final name is whole and verified; at the end the
+// receiver completes and its copy matches the origin.
+func TestCrashDuringCommits(t *testing.T) {
+	cl, origin, want, snd, ctx := senderCloud(t, cloud.Sample{SmallFiles: 1500, MaxSmall: 16 << 10, LargeBytes: 4 << 20, Seed: 51}, "8M")
+	data := filepath.Join(cl.Dir, "r1")
 	rcv, err := cl.Start("r1", "receiver", "-id", "r1", "-data", data, "-channels", "c",
 		"-primary", snd.Addr, "-checkpoint", "100ms", "-nack-timeout", "300ms", "-log-level", "warn")
 	if err != nil {
@@ -147,29 +156,8 @@ func TestPeriodicScrub(t *testing.T) {
 // under a final name is whole and verified; restarted, the receiver
 // resumes and completes with verified files.
 func TestCrashAtEachCommitStep(t *testing.T) {
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	origin := filepath.Join(dir, "origin")
-	if _, err := (cloud.Sample{SmallFiles: 60, MaxSmall: 16 << 10, LargeBytes: 6 << 20, Seed: 71}).Generate(filepath.Join(origin, "c")); err != nil {
-		t.Fatal(err)
-	}
-	want, err := cloud.Digests(filepath.Join(origin, "c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	snd, err := cl.Start("sender", "sender", "-origin", origin, "-rate", "6M", "-period", "200ms", "-max-passes", "10", "-log-level", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := snd.WaitServing(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cl, origin, want, snd, ctx := senderCloud(t, cloud.Sample{SmallFiles: 60, MaxSmall: 16 << 10, LargeBytes: 6 << 20, Seed: 71}, "6M")
+	dir := cl.Dir
 	at := map[string]int{"write": 40, "checkpoint": 2, "bitmap-rename": 2, "verify": 10, "sync": 4, "rename": 10, "sync-dir": 4}
 	for _, step := range store.CrashSteps {
 		t.Run(step, func(t *testing.T) {

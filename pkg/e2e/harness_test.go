@@ -49,6 +49,9 @@ type cluster struct {
 	t    *testing.T
 	dir  string
 	port int // multicast port shared by the cluster
+	// clock, when set, is the clock of every sender and receiver started
+	// from then on.
+	clock func() time.Time
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -124,7 +127,11 @@ func (c *cluster) senderAt(origin, addr string, mod func(*sender.Config)) (*send
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := sender.New(cfg, testLogger(c.t, cfg.ID))
+	var sopts []sender.Option
+	if c.clock != nil {
+		sopts = append(sopts, sender.WithClock(c.clock))
+	}
+	s, err := sender.New(cfg, testLogger(c.t, cfg.ID), sopts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -148,7 +155,11 @@ func (c *cluster) receiver(name, primary string, mod func(*receiver.Config)) (*r
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := receiver.New(cfg, testLogger(c.t, name))
+	var ropts []receiver.Option
+	if c.clock != nil {
+		ropts = append(ropts, receiver.WithClock(c.clock))
+	}
+	r, err := receiver.New(cfg, testLogger(c.t, name), ropts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -134,18 +134,8 @@ func TestNetnsFailover(t *testing.T) {
 	}
 	t.Logf("primary silenced -> first backup packet %v, -> all receivers complete %v (nack-timeout %v, health-timeout %v retried once)",
 		first.Sub(silenced).Round(time.Millisecond), complete.Round(time.Millisecond), nackTimeout, healthTimeout)
-	want, err := cloud.Digests(filepath.Join(origin, "c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range healthy {
-		got, err := cloud.Digests(filepath.Join(dir, p.Name, "c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cloud.Compare(want, got); err != nil {
-			t.Fatalf("%s: %v", p.Name, err)
-		}
+		verify(t, origin, filepath.Join(dir, p.Name))
 	}
 
 	// The primary's host comes back; the primary never stopped.
@@ -238,18 +228,8 @@ func TestNetnsHostileFlood(t *testing.T) {
 		return true
 	})
 	took := time.Since(start)
-	want, err := cloud.Digests(filepath.Join(origin, "c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range receivers {
-		got, err := cloud.Digests(filepath.Join(dir, p.Name, "c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cloud.Compare(want, got); err != nil {
-			t.Fatalf("%s: %v", p.Name, err)
-		}
+		verify(t, origin, filepath.Join(dir, p.Name))
 		st, err := p.ReceiverStatus(ctx)
 		if err != nil {
 			t.Fatal(err)

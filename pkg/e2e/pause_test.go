@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nackcast/nackcast/pkg/cloud"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/receiver"
+	"github.com/nackcast/nackcast/pkg/sender"
 )
 
 // TestPrimaryPausedBackupTakesOverAndHandsBack: SIGSTOP the primary in the
@@ -79,4 +85,44 @@ func TestReceiverPausedCatchesUp(t *testing.T) {
 		t.Errorf("the backup took over %d times although the primary was alive", st.GetTakeovers())
 	}
 	t.Logf("%s after the pause: NACKs %d, overflow %d", sts[0].GetReceiverId(), sts[0].GetCounters().GetNacksSent(), sts[0].GetCounters().GetPacketsOverflow())
+}
+
+// TestClockJumps: the clock of a sender and its receivers (one clock, as
+// one host's would be) jumps an hour forward in the middle of a transfer
+// with 5% loss, then two hours back. NACK intervals, merge windows,
+// periods and pass records all read that clock; the transfer completes
+// with verified files.
+func TestClockJumps(t *testing.T) {
+	c := newCluster(t)
+	var offset atomic.Int64
+	c.clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	origin := filepath.Join(c.dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 30, MaxSmall: 64 << 10, LargeBytes: 12 << 20, Seed: 97}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	_, sn := c.sender(origin, func(cfg *sender.Config) { cfg.Rate = 8_000_000; cfg.Scheduler.MaxPasses = 10 })
+	var rs []*receiver.Receiver
+	for i := 1; i <= 2; i++ {
+		r, _ := c.receiver(fmt.Sprintf("r%d", i), sn.addr, func(cfg *receiver.Config) { cfg.LossRate = 0.05 })
+		rs = append(rs, r)
+	}
+	have := func(frac float64) func() bool {
+		return func() bool {
+			for _, r := range rs {
+				chs := r.Status(false).GetChannels()
+				if len(chs) != 1 || chs[0].GetBytesTotal() == 0 || float64(chs[0].GetBytesHave()) < frac*float64(chs[0].GetBytesTotal()) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, time.Minute, "a third of the transfer", have(0.33))
+	offset.Store(int64(time.Hour))
+	waitFor(t, time.Minute, "two thirds of the transfer", have(0.66))
+	offset.Store(int64(-time.Hour))
+	waitComplete(t, 90*time.Second, rs...)
+	for _, r := range rs {
+		verify(t, origin, filepath.Join(c.dir, r.Status(false).GetReceiverId()))
+	}
 }

@@ -127,6 +127,14 @@ func (c *Controller) Report(now time.Time, received, drops uint64, readRate floa
 }
 
 func (c *Controller) grow(now time.Time) {
+	if now.Before(c.lastUpdate) {
+		// The clock jumped back: count from now.
+		c.lastUpdate = now
+		if now.Before(c.lastDecrease) {
+			c.lastDecrease = now.Add(-c.cfg.Hold)
+		}
+		return
+	}
 	if d := now.Sub(c.lastUpdate); d > 0 {
 		c.rate = min(c.rate*math.Pow(1+c.cfg.Increase, d.Seconds()), c.cfg.Ceiling)
 		c.lastUpdate = now

@@ -81,3 +81,19 @@ func TestReadRateHint(t *testing.T) {
 		t.Errorf("rate = %v, want 112.5e6", got)
 	}
 }
+
+// TestClockJumpBack: after the clock jumps back the rate keeps growing
+// and overruns still back it off.
+func TestClockJumpBack(t *testing.T) {
+	c := New(DefaultConfig(1e9), t0)
+	later := t0.Add(time.Hour)
+	c.Report(later, 9000, 1000, 0)
+	r := c.Rate(t0)
+	if got := c.Rate(t0.Add(time.Second)); got <= r {
+		t.Errorf("no growth after the jump back: %v then %v", r, got)
+	}
+	c.Report(t0.Add(2*time.Second), 9000, 1000, 0)
+	if c.Decreases() != 2 {
+		t.Errorf("overrun after the jump back: %d decreases, want a second back-off", c.Decreases())
+	}
+}

@@ -71,6 +71,7 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 		}
 		now := r.now()
 		r.mu.Lock()
+		ch.core.Resync(now)
 		due := ch.core.Due()
 		r.mu.Unlock()
 		if now.Before(due) {

@@ -176,6 +176,32 @@ func (c *Core) Interval() time.Duration {
 // Following returns the interval to report in NACKs: zero before any reply.
 func (c *Core) Following() time.Duration { return c.interval }
 
+// Resync bounds the times the core has scheduled by what it could have
+// scheduled at now: after the clock jumped back, a NACK due "in two hours"
+// under the earlier clock is due after at most the longest wait the core
+// ever sets (the scan interval, the jittered NACK interval, or after
+// failures the longest backoff). A clock that jumped forward needs nothing: what was due is
+// simply due.
+func (c *Core) Resync(now time.Time) {
+	wait := max(c.cfg.ScanInterval, time.Duration(float64(c.Interval())*(1+c.cfg.Jitter)))
+	if c.failures > 0 {
+		wait = max(wait, c.cfg.MaxBackoff)
+	}
+	limit := now.Add(wait)
+	if c.due.After(limit) {
+		c.due = limit
+	}
+	if c.earliest.After(limit) {
+		c.earliest = limit
+	}
+	for id, b := range c.notFound {
+		if b.until.Sub(now) > b.delay {
+			b.until = now.Add(b.delay)
+			c.notFound[id] = b
+		}
+	}
+}
+
 // Due returns when the next NACK cycle should run.
 func (c *Core) Due() time.Time {
 	if c.due.Before(c.earliest) {

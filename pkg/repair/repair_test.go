@@ -249,3 +249,21 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("zero config accepted")
 	}
 }
+
+// TestResyncAfterClockJumpsBack: times scheduled under a clock that later
+// jumped back an hour are brought within the core's longest wait.
+func TestResyncAfterClockJumpsBack(t *testing.T) {
+	cfg := DefaultConfig()
+	c := New(cfg, rand.New(rand.NewPCG(1, 2)), t0)
+	later := t0.Add(time.Hour)
+	c.Plan(later, nil)
+	c.OnReply(later, nil, Reply{NextNackAfter: time.Second}, 0)
+	c.Resync(t0)
+	if d := c.Due().Sub(t0); d > max(cfg.ScanInterval, time.Duration(1.25*float64(time.Second))) {
+		t.Errorf("after the jump back the next NACK is %v away", d)
+	}
+	c.Resync(t0.Add(2 * time.Hour)) // forward: nothing to do
+	if c.Due().After(t0.Add(time.Minute)) {
+		t.Errorf("a forward jump pushed the NACK out")
+	}
+}

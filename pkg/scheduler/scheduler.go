@@ -374,9 +374,11 @@ func (s *Scheduler) Next(now time.Time) []Job {
 			heap.Pop(&s.pool)
 			continue
 		}
-		if top.eligible.After(now) {
+		if top.eligible.After(now) && top.eligible.Sub(now) <= s.maxHold() {
 			break
 		}
+		// Eligible, or further ahead than the scheduler ever holds a
+		// pass back: set under a clock that has since jumped back.
 		heap.Pop(&s.pool)
 		rec := top.rec
 		rec.state = InFlight
@@ -404,6 +406,11 @@ func (s *Scheduler) Next(now time.Time) []Job {
 		jobs = append(jobs, j)
 	}
 	return jobs
+}
+
+// maxHold is the longest the scheduler holds a pooled pass back.
+func (s *Scheduler) maxHold() time.Duration {
+	return s.cfg.FirstPassDelay + s.cfg.MergeWindow + s.cfg.Period
 }
 
 // live reports whether a pool entry still refers to a pooled object.
@@ -576,6 +583,13 @@ func newNackMeter(now time.Time, maxSpan time.Duration) nackMeter {
 // advance moves the head to the bucket holding now, clearing the buckets
 // it passes.
 func (m *nackMeter) advance(now time.Time) {
+	if now.Before(m.headStart) {
+		// The clock jumped back: start the ring over from now.
+		clear(m.sums)
+		clear(m.counts)
+		m.headStart, m.lastEval = now, now
+		return
+	}
 	steps := now.Sub(m.headStart) / m.width
 	if steps <= 0 {
 		return

@@ -540,3 +540,24 @@ func BenchmarkNack(b *testing.B) {
 		out = s.Nack(now, ch, NackInfo{}, reqs, out[:0])
 	}
 }
+
+// TestClockJumpBack: a pass pooled under a clock that then jumps back an
+// hour starts at once, not an hour later.
+func TestClockJumpBack(t *testing.T) {
+	cfg := testConfig()
+	cfg.MergeWindow = 200 * time.Millisecond
+	s := New(cfg, t0)
+	o := mkObj(t, "a", 5000, "a")
+	s.SetObjects(ch, []manifest.Object{o}, true, t0)
+	passOnce(t, s, t0)
+	later := t0.Add(time.Hour)
+	s.Nack(later, ch, NackInfo{}, []Request{{Object: o.ID, Version: o.Version, Missing: rl(1, 1)}}, nil)
+	if jobs := s.Next(t0); len(jobs) != 1 {
+		t.Fatalf("after the jump back: %d jobs, want the pooled pass", len(jobs))
+	}
+	// The NACK meter starts over rather than freezing the interval.
+	s.Nack(t0, ch, NackInfo{}, nil, nil)
+	if iv := s.NackInterval(t0.Add(2 * time.Second)); iv <= 0 || iv > cfg.MaxNackInterval {
+		t.Errorf("interval %v after the jump back", iv)
+	}
+}

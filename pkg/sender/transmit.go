@@ -538,7 +538,9 @@ func (t *transmitter) remove(r *jobRunner, seq uint64) {
 func (t *transmitter) sendControl(ctx context.Context, now time.Time, active bool) error {
 	kept := t.ends[:0]
 	for _, e := range t.ends {
-		if e.due.After(now) {
+		// An END repeat further ahead than any is ever scheduled was set
+		// under a clock that has since jumped back: send it now.
+		if e.due.After(now) && e.due.Sub(now) <= time.Duration(t.s.cfg.EndRepeats)*t.s.cfg.EndSpacing {
 			kept = append(kept, e)
 			continue
 		}
@@ -552,6 +554,9 @@ func (t *transmitter) sendControl(ctx context.Context, now time.Time, active boo
 	case <-t.s.announce:
 		t.nextAnnounce = time.Time{}
 	default:
+	}
+	if t.nextAnnounce.Sub(now) > t.s.cfg.AnnounceInterval {
+		t.nextAnnounce = now // the clock jumped back
 	}
 	if !active || now.Before(t.nextAnnounce) {
 		return nil
