@@ -3,6 +3,7 @@ package manifest
 import (
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -17,12 +18,14 @@ const signingContext = "nackcast manifest signature v1\x00"
 // verify under the configured public key.
 var ErrSignature = errors.New("manifest signature missing or invalid")
 
-// signedMessage is what a manifest signature covers: a context string and
+// signedMessage is what a manifest signature covers: a context string,
 // the manifest's digest (channel, and every object's path, size, SHA-256
-// and chunk size).
+// and chunk size) and when it was generated (Unix nanoseconds), so that a
+// receiver can refuse an older signed manifest replayed to it (rollback).
 func signedMessage(m *Manifest) []byte {
 	d := m.Digest()
-	return append([]byte(signingContext), d[:]...)
+	b := append([]byte(signingContext), d[:]...)
+	return binary.BigEndian.AppendUint64(b, uint64(m.GeneratedAt.UnixNano()))
 }
 
 // Sign returns the Ed25519 signature of m under key.

@@ -43,6 +43,10 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	later, err := New("c", []Object{o}, time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := append([]byte(nil), sig...)
 	bad[0] ^= 1
 	for name, c := range map[string]struct {
@@ -53,6 +57,7 @@ func TestSignVerify(t *testing.T) {
 		"flipped bit":     {m, bad},
 		"other key":       {m, Sign(m, other)},
 		"no signature":    {m, nil},
+		"other time":      {later, sig},
 	} {
 		if err := Verify(c.m, c.sig, pk); !errors.Is(err, ErrSignature) {
 			t.Errorf("%s: Verify = %v, want ErrSignature", name, err)

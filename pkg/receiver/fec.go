@@ -84,15 +84,23 @@ func (r *Receiver) rebuildTouched(ch *chanState, o *objState, first uint32, n in
 	if len(o.parity) == 0 || o.partial == nil {
 		return
 	}
-	for b, hb := range o.parity {
+	// Every block of an object has the sender's block size; a block held
+	// under another one is left to its next parity packet.
+	var k uint8
+	for _, hb := range o.parity {
+		k = hb.k
+		break
+	}
+	g := fec.Geometry{Chunks: o.obj.Chunks, Block: int(k)}
+	for b := g.BlockOf(first); b <= g.BlockOf(first+uint32(n)-1); b++ {
+		hb := o.parity[b]
+		if hb == nil || hb.k != k {
+			continue
+		}
 		if o.partial == nil {
 			return // committed by a rebuild
 		}
-		g := fec.Geometry{Chunks: o.obj.Chunks, Block: int(hb.k)}
 		bf, bn := g.Span(b)
-		if uint64(bf) >= uint64(first)+uint64(n) || uint64(bf)+uint64(bn) <= uint64(first) {
-			continue
-		}
 		if held := o.partial.HeldIn(bf, bn); held == bn {
 			r.dropBlock(o, b)
 		} else if held+hb.count >= bn {

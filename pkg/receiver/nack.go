@@ -293,6 +293,12 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	}
 	if err == nil && r.manifestPub != nil {
 		err = manifest.Verify(m, resp.GetManifest().GetSignature(), r.manifestPub)
+		r.mu.Lock()
+		if cur := ch.m; err == nil && cur != nil && cur.Version != m.Version && m.GeneratedAt.Before(cur.GeneratedAt) {
+			err = fmt.Errorf("signed manifest %016x of %v is older than the installed %016x of %v (rollback): %w",
+				m.Version, m.GeneratedAt, cur.Version, cur.GeneratedAt, manifest.ErrSignature)
+		}
+		r.mu.Unlock()
 	}
 	if err != nil {
 		err = fmt.Errorf("manifest from sender rejected: %w", err)

@@ -72,20 +72,12 @@ func (r *Receiver) scrub(ctx context.Context, channel string, rate int64) (Scrub
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		began := r.now()
-		ok, id, err := r.store.VerifyFinal(ch.name, o.obj)
+		ok, id, err := r.store.VerifyFinalPaced(ctx, ch.name, o.obj, rate)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
 		res.Checked++
 		res.Bytes += o.obj.Size
-		if rate > 0 {
-			// Low priority: spread the reading out to rate bytes/s.
-			want := time.Duration(float64(o.obj.Size) / float64(rate) * float64(time.Second))
-			if d := want - r.now().Sub(began); d > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(d):
-				}
-			}
-		}
 		r.mu.Lock()
 		if ch.objs[o.obj.ID] == o && o.state == repair.Complete {
 			if ok && err == nil {

@@ -62,6 +62,9 @@ func (o *object) mergeParity(missing chunks.List, block int) {
 		for i := uint64(r.First); i < r.End(); {
 			b := g.BlockOf(uint32(i))
 			first, n := g.Span(b)
+			if n == 0 {
+				break // past the object: the caller validates ranges
+			}
 			end := min(r.End(), uint64(first)+uint64(n))
 			if started && b != cur {
 				o.blockMiss[cur] = max(o.blockMiss[cur], count)
@@ -92,6 +95,9 @@ func (o *object) planParity(ranges chunks.List, cfg FEC) (chunks.List, []BlockPa
 		for i := uint64(r.First); i < r.End(); {
 			b := g.BlockOf(uint32(i))
 			first, n := g.Span(b)
+			if n == 0 {
+				break // past the object: the caller validates ranges
+			}
 			end := min(r.End(), uint64(first)+uint64(n))
 			asked[b] += uint32(end - i)
 			i = end
@@ -125,6 +131,9 @@ func (o *object) planParity(ranges chunks.List, cfg FEC) (chunks.List, []BlockPa
 		for i := uint64(r.First); i < r.End(); {
 			b := g.BlockOf(uint32(i))
 			first, n := g.Span(b)
+			if n == 0 {
+				break // past the object: the caller validates ranges
+			}
 			end := min(r.End(), uint64(first)+uint64(n))
 			if !use[b] {
 				data = append(data, chunks.Range{First: uint32(i), Count: uint32(end - i)})

@@ -10,6 +10,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/fec"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/scheduler"
 	"github.com/nackcast/nackcast/pkg/wire"
 )
@@ -145,5 +146,65 @@ func TestParityFrame(t *testing.T) {
 	})
 	if allocs > 4 {
 		t.Errorf("%v allocations per batch of two blocks", allocs)
+	}
+}
+
+// TestSealedTransmitPathAllocs: with packet keys, laying a batch of DATA
+// packets into the frame and sealing each still allocates nothing, and
+// every packet opens under the keys.
+func TestSealedTransmitPathAllocs(t *testing.T) {
+	const chunkSize, count = 1400, 10_000
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, chunkSize*count), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var sum [32]byte
+	obj, err := manifest.NewObject("c", "f", chunkSize*count, sum, chunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pktauth.NewKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := pktauth.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []pktauth.Mode{pktauth.ModeAuth, pktauth.ModeSeal} {
+		s := &Sender{cfg: DefaultConfig(), keys: kr}
+		s.cfg.Packet.Mode = mode
+		tx := &transmitter{
+			s:     s,
+			over:  mode.Overhead(),
+			frame: make([]byte, mcast.MaxSegments*(wire.HeaderLen+chunkSize+mode.Overhead())),
+			iov:   make([][]byte, 0, mcast.MaxSegments),
+		}
+		r := &jobRunner{job: scheduler.Job{Object: obj, Ranges: chunks.Whole(count)}, f: f, hdr: wire.Header{Epoch: 7}}
+		allocs := testing.AllocsPerRun(100, func() {
+			if r.done() {
+				r.ri, r.next = 0, 0
+			}
+			if k, _, err := tx.fill(r); err != nil || k == 0 {
+				t.Fatalf("fill = %d, %v", k, err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: %v allocations per sealed batch", mode, allocs)
+		}
+		seg := wire.HeaderLen + chunkSize + mode.Overhead()
+		dg := append([]byte(nil), tx.frame[:seg]...)
+		pkt, err := pktauth.NewOpener(kr).Open(dg)
+		if err != nil {
+			t.Fatalf("%v: first packet does not open: %v", mode, err)
+		}
+		if h, _, err := wire.Parse(pkt); err != nil || h.Type != wire.TypeData {
+			t.Errorf("%v: opened packet %+v, %v", mode, h, err)
+		}
 	}
 }

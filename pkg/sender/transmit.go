@@ -358,6 +358,7 @@ func (t *transmitter) fillParity(r *jobRunner) (int, error) {
 // shard buffers (the object's last chunk zero-padded) and computes the
 // block's parity shards.
 func (t *transmitter) encode(r *jobRunner, first uint32, n, parity int) error {
+	t.encFor = nil // the shard buffers are about to change
 	obj := &r.job.Object
 	cs := int(obj.ChunkSize)
 	if len(t.shards) < n+parity || (len(t.shards) > 0 && cap(t.shards[0]) < cs) {
@@ -383,7 +384,6 @@ func (t *transmitter) encode(r *jobRunner, first uint32, n, parity int) error {
 		}
 		return err
 	}
-	t.encFor, t.encBlock = nil, 0
 	if err := t.codec.Encode(n, shards); err != nil {
 		return err
 	}

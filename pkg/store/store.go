@@ -20,6 +20,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -597,9 +599,14 @@ func (s *Store) writeAtomic(name string, data []byte) error {
 }
 
 func hashFile(f *os.File, size uint64) ([32]byte, error) {
+	return hashReader(io.NewSectionReader(f, 0, int64(size)), size)
+}
+
+// hashReader hashes r, which must hold exactly size bytes.
+func hashReader(r io.Reader, size uint64) ([32]byte, error) {
 	var sum [32]byte
 	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(f, 0, int64(size)))
+	n, err := io.Copy(h, r)
 	if err != nil {
 		return sum, err
 	}
@@ -608,6 +615,36 @@ func hashFile(f *os.File, size uint64) ([32]byte, error) {
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
+}
+
+// pacedReader reads r at most rate bytes per second on average, sleeping
+// between reads, and stops when ctx is done.
+type pacedReader struct {
+	ctx   context.Context
+	r     io.Reader
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	b = b[:min(len(b), int(max(p.rate/10, 4096)))] // about a tenth of a second at a time
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	due := p.start.Add(time.Duration(float64(p.n) / float64(p.rate) * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-p.ctx.Done():
+			return n, p.ctx.Err()
+		case <-t.C:
+		}
+	}
+	return n, err
 }
 
 // removePartial deletes the partial files of obj.
@@ -680,6 +717,13 @@ func (s *Store) StatFinal(channel, p string) (manifest.FileIdentity, error) {
 // VerifyFinal hashes the final file of obj and reports whether it matches.
 // It returns the identity of the file it read.
 func (s *Store) VerifyFinal(channel string, obj manifest.Object) (bool, manifest.FileIdentity, error) {
+	return s.VerifyFinalPaced(context.Background(), channel, obj, 0)
+}
+
+// VerifyFinalPaced is VerifyFinal reading at most rate bytes per second
+// (0: no limit), for low-priority scrubs; it stops with ctx's error when
+// ctx is done.
+func (s *Store) VerifyFinalPaced(ctx context.Context, channel string, obj manifest.Object, rate int64) (bool, manifest.FileIdentity, error) {
 	f, err := s.root.Open(FinalPath(channel, obj.Path))
 	if err != nil {
 		return false, manifest.FileIdentity{}, err
@@ -693,7 +737,11 @@ func (s *Store) VerifyFinal(channel string, obj manifest.Object) (bool, manifest
 	if !fi.Mode().IsRegular() || uint64(fi.Size()) != obj.Size {
 		return false, id, nil
 	}
-	sum, err := hashFile(f, obj.Size)
+	var r io.Reader = io.NewSectionReader(f, 0, int64(obj.Size))
+	if rate > 0 {
+		r = &pacedReader{ctx: ctx, r: r, rate: rate, start: time.Now()}
+	}
+	sum, err := hashReader(r, obj.Size)
 	if err != nil {
 		return false, id, err
 	}

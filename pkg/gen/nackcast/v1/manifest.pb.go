@@ -43,9 +43,11 @@ type Manifest struct {
 	// Ed25519 signature of the manifest's content by the cloud's manifest
 	// key (senders with -manifest-key), for receivers that fetch it over a
 	// plaintext control plane (-manifest-pubkey): over the context string
-	// "nackcast manifest signature v1" and a NUL byte, then the SHA-256 of
-	// the channel name and every object's path, size, SHA-256 and chunk
-	// size. Empty when the sender does not sign.
+	// "nackcast manifest signature v1" and a NUL byte, the SHA-256 of the
+	// channel name and every object's path, size, SHA-256 and chunk size,
+	// then generated_at in Unix nanoseconds (64 bits, big-endian), so that
+	// receivers refuse an older signed manifest (rollback). Empty when the
+	// sender does not sign.
 	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
