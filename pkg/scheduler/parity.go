@@ -48,35 +48,35 @@ type BlockParity struct {
 	Count uint8
 }
 
-// mergeParity records, per block, the most chunks one NACK lacks: a
-// parity shard rebuilds any one lost chunk of its block, so that many
-// shards serve every receiver whose NACK merged into the pass.
-func (o *object) mergeParity(missing chunks.List, block int) {
-	g := fec.Geometry{Chunks: o.obj.Chunks, Block: block}
-	if o.blockMiss == nil {
-		o.blockMiss = make(map[uint32]uint32)
-	}
-	var cur, count uint32
-	started := false
-	for _, r := range missing {
+// byBlock calls fn for each piece of l cut at block boundaries, in
+// order: the block and the piece's chunks. Chunks past the object end the
+// walk (the caller validates ranges).
+func byBlock(l chunks.List, g fec.Geometry, fn func(b uint32, piece chunks.Range)) {
+	for _, r := range l {
 		for i := uint64(r.First); i < r.End(); {
 			b := g.BlockOf(uint32(i))
 			first, n := g.Span(b)
 			if n == 0 {
-				break // past the object: the caller validates ranges
+				return
 			}
 			end := min(r.End(), uint64(first)+uint64(n))
-			if started && b != cur {
-				o.blockMiss[cur] = max(o.blockMiss[cur], count)
-				count = 0
-			}
-			cur, started = b, true
-			count += uint32(end - i)
+			fn(b, chunks.Range{First: uint32(i), Count: uint32(end - i)})
 			i = end
 		}
 	}
-	if started {
-		o.blockMiss[cur] = max(o.blockMiss[cur], count)
+}
+
+// mergeParity records, per block, the most chunks one NACK lacks: a
+// parity shard rebuilds any one lost chunk of its block, so that many
+// shards serve every receiver whose NACK merged into the pass.
+func (o *object) mergeParity(missing chunks.List, block int) {
+	if o.blockMiss == nil {
+		o.blockMiss = make(map[uint32]uint32)
+	}
+	lacks := make(map[uint32]uint32)
+	byBlock(missing, fec.Geometry{Chunks: o.obj.Chunks, Block: block}, func(b uint32, p chunks.Range) { lacks[b] += p.Count })
+	for b, n := range lacks {
+		o.blockMiss[b] = max(o.blockMiss[b], n)
 	}
 }
 
@@ -91,18 +91,7 @@ func (o *object) planParity(ranges chunks.List, cfg FEC) (chunks.List, []BlockPa
 	}
 	g := fec.Geometry{Chunks: o.obj.Chunks, Block: cfg.Block}
 	asked := make(map[uint32]uint32, len(o.blockMiss))
-	for _, r := range ranges {
-		for i := uint64(r.First); i < r.End(); {
-			b := g.BlockOf(uint32(i))
-			first, n := g.Span(b)
-			if n == 0 {
-				break // past the object: the caller validates ranges
-			}
-			end := min(r.End(), uint64(first)+uint64(n))
-			asked[b] += uint32(end - i)
-			i = end
-		}
-	}
+	byBlock(ranges, g, func(b uint32, p chunks.Range) { asked[b] += p.Count })
 	var par []BlockParity
 	use := make(map[uint32]bool)
 	for _, b := range slices.Sorted(maps.Keys(o.blockMiss)) {
@@ -127,20 +116,11 @@ func (o *object) planParity(ranges chunks.List, cfg FEC) (chunks.List, []BlockPa
 		return ranges, nil
 	}
 	var data []chunks.Range
-	for _, r := range ranges {
-		for i := uint64(r.First); i < r.End(); {
-			b := g.BlockOf(uint32(i))
-			first, n := g.Span(b)
-			if n == 0 {
-				break // past the object: the caller validates ranges
-			}
-			end := min(r.End(), uint64(first)+uint64(n))
-			if !use[b] {
-				data = append(data, chunks.Range{First: uint32(i), Count: uint32(end - i)})
-			}
-			i = end
+	byBlock(ranges, g, func(b uint32, p chunks.Range) {
+		if !use[b] {
+			data = append(data, p)
 		}
-	}
+	})
 	return chunks.Normalize(data), par
 }
 

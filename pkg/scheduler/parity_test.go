@@ -136,3 +136,13 @@ func TestFECValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestParityIgnoresChunksPastTheObject: ranges past the object's end (a
+// NACK that raced a rescan) end the walk instead of looping.
+func TestParityIgnoresChunksPastTheObject(t *testing.T) {
+	o := &object{obj: manifest.Object{Chunks: 40}}
+	o.mergeParity(rl(5, 2, 38, 10), 10)
+	if o.blockMiss[0] != 2 || o.blockMiss[3] != 2 || len(o.blockMiss) != 2 {
+		t.Errorf("blockMiss = %v, want blocks 0 and 3 lacking 2 each", o.blockMiss)
+	}
+}

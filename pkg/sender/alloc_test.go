@@ -15,10 +15,10 @@ import (
 	"github.com/nackcast/nackcast/pkg/wire"
 )
 
-// TestTransmitPathAllocs: laying a batch of DATA packets into the frame
-// (headers, one preadv into the payload slots) allocates nothing.
-func TestTransmitPathAllocs(t *testing.T) {
-	const chunkSize, count = 1400, 10_000
+// zeroObject writes a file of count zero chunks and returns it open with
+// its object (the SHA-256 is not checked on the transmit path).
+func zeroObject(t *testing.T, chunkSize, count int) (*os.File, manifest.Object) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, make([]byte, chunkSize*count), 0o644); err != nil {
 		t.Fatal(err)
@@ -27,12 +27,20 @@ func TestTransmitPathAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	var sum [32]byte
-	obj, err := manifest.NewObject("c", "f", chunkSize*count, sum, chunkSize)
+	obj, err := manifest.NewObject("c", "f", uint64(chunkSize*count), sum, uint32(chunkSize))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, obj
+}
+
+// TestTransmitPathAllocs: laying a batch of DATA packets into the frame
+// (headers, one preadv into the payload slots) allocates nothing.
+func TestTransmitPathAllocs(t *testing.T) {
+	const chunkSize, count = 1400, 10_000
+	f, obj := zeroObject(t, chunkSize, count)
 	tx := &transmitter{
 		frame: make([]byte, mcast.MaxSegments*(wire.HeaderLen+chunkSize)),
 		iov:   make([][]byte, 0, mcast.MaxSegments),
@@ -154,20 +162,7 @@ func TestParityFrame(t *testing.T) {
 // every packet opens under the keys.
 func TestSealedTransmitPathAllocs(t *testing.T) {
 	const chunkSize, count = 1400, 10_000
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, make([]byte, chunkSize*count), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var sum [32]byte
-	obj, err := manifest.NewObject("c", "f", chunkSize*count, sum, chunkSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, obj := zeroObject(t, chunkSize, count)
 	key, err := pktauth.NewKey(1)
 	if err != nil {
 		t.Fatal(err)
