@@ -50,6 +50,7 @@ func checkFinals(t *testing.T, want map[string]string, dir string) int {
 // minutes.
 func senderCloud(t *testing.T, sample cloud.Sample, rate string) (*cloud.Cloud, string, map[string]string, *cloud.Proc, context.Context) {
 	t.Helper()
+	skipShort(t)
 	cl, err := cloud.New(binDir, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +80,11 @@ func senderCloud(t *testing.T, sample cloud.Sample, rate string) (*cloud.Cloud, 
 // while it is committing many small objects (group commits of fsyncs and
 // renames), restarts it each time, and checks after every kill that each
 // file already under its final name is whole and verified; at the end the
-// receiver completes and its copy matches the origin.
+// receiver completes and its copy matches the origin. The rate keeps the
+// first pass (about 16 MB at 3 MB/s) longer than the kills take, and the
+// test fails unless every kill landed on an incomplete receiver.
 func TestCrashDuringCommits(t *testing.T) {
-	cl, origin, want, snd, ctx := senderCloud(t, cloud.Sample{SmallFiles: 1500, MaxSmall: 16 << 10, LargeBytes: 4 << 20, Seed: 51}, "8M")
+	cl, origin, want, snd, ctx := senderCloud(t, cloud.Sample{SmallFiles: 1500, MaxSmall: 16 << 10, LargeBytes: 4 << 20, Seed: 51}, "3M")
 	data := filepath.Join(cl.Dir, "r1")
 	rcv, err := cl.Start("r1", "receiver", "-id", "r1", "-data", data, "-channels", "c",
 		"-primary", snd.Addr, "-checkpoint", "100ms", "-nack-timeout", "300ms", "-log-level", "warn")
@@ -93,16 +96,20 @@ func TestCrashDuringCommits(t *testing.T) {
 	}
 	rnd := rand.New(rand.NewPCG(51, 52))
 	const kills = 6
+	killed, committed := 0, 0
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(150+rnd.IntN(500)) * time.Millisecond)
 		if st, err := rcv.ReceiverStatus(ctx); err == nil && st.GetComplete() {
-			t.Logf("complete before kill %d", i+1)
-			break
+			t.Fatalf("the receiver completed before kill %d: the test must kill it %d times mid-transfer (slow the rate)", i+1, kills)
 		}
 		if err := rcv.Kill(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		killed++
 		n := checkFinals(t, want, filepath.Join(data, "c"))
+		if n > committed {
+			committed = n
+		}
 		t.Logf("kill %d: %d files under their final names, all verified", i+1, n)
 		if err := cl.Restart(rcv); err != nil {
 			t.Fatal(err)
@@ -110,6 +117,12 @@ func TestCrashDuringCommits(t *testing.T) {
 		if err := rcv.WaitServing(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if killed != kills {
+		t.Fatalf("%d kills made, want %d", killed, kills)
+	}
+	if committed == 0 {
+		t.Fatalf("no file was under its final name at any of the %d kills: the kills missed the commits", kills)
 	}
 	waitFor(t, 2*time.Minute, "completion after the kills", func() bool {
 		st, err := rcv.ReceiverStatus(ctx)
