@@ -3,6 +3,7 @@
 # The two commands a newcomer needs:
 #   make demo   primary sender and receivers on lo distribute a sample channel
 #   make test   unit, fuzz-seed and loopback integration tests (no root needed)
+# The fast loop while editing: make test-short (no real processes, seconds).
 
 SHELL        := /bin/bash
 GO           ?= go
@@ -15,16 +16,22 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.4
+GOLANGCI_LINT_VERSION      := v2.15.0
 
-FUZZTIME ?= 3s
-FUZZ_LONG ?= 30s
+# make fuzz: executions per fuzz target (a count, never a duration: see
+# scripts/fuzz.sh).
+FUZZ_EXECS ?= 300000
 SOAK ?= 5m
+
+# The last released API: buf breaking compares proto/ with this image.
+# make api-baseline rewrites it when an API version is released.
+API_BASELINE := proto/released/nackcast-v1.binpb
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## install pinned code generation tools into .tools/bin
@@ -37,6 +44,8 @@ $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(TOOLS)/golangci-lint:
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: generate
 generate: tools ## regenerate Go code from proto/ (buf, local plugins)
@@ -49,26 +58,48 @@ check-generate: generate ## fail if the committed generated code is stale
 	@test -z "$$(git status --porcelain -- pkg/gen)" || { git status --porcelain -- pkg/gen; echo "untracked generated files: run make generate and commit"; exit 1; }
 
 .PHONY: check-breaking
-check-breaking: tools ## buf breaking-change check of proto/ against the main branch
-	@if git rev-parse --verify -q main >/dev/null; then \
-		buf breaking --against '.git#branch=main'; \
-	else echo "no main branch here: nothing to compare against"; fi
+check-breaking: tools ## buf breaking-change check of proto/ against the last released API ($(API_BASELINE))
+	buf breaking --against $(API_BASELINE)
+
+.PHONY: check-breaking-selftest
+check-breaking-selftest: tools ## prove check-breaking can fail: a copy of the API with a field removed must be refused
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -r proto buf.yaml "$$tmp/" && \
+	sed -i '/^  string receiver_id = 1;$$/d' "$$tmp/proto/nackcast/v1/sender.proto" && \
+	if cmp -s proto/nackcast/v1/sender.proto "$$tmp/proto/nackcast/v1/sender.proto"; then echo "selftest: the breaking edit did not apply"; exit 1; fi && \
+	if (cd "$$tmp" && buf breaking --against $(CURDIR)/$(API_BASELINE)) >"$$tmp/out" 2>&1; then \
+		echo "check-breaking passed an API with a field removed: it cannot fail"; exit 1; \
+	fi && \
+	if ! grep -q 'receiver_id' "$$tmp/out"; then cat "$$tmp/out"; echo "selftest: buf failed for another reason"; exit 1; fi && \
+	echo "check-breaking refuses a removed field:" && sed 's/^/  /' "$$tmp/out"
+
+.PHONY: api-baseline
+api-baseline: tools ## on an API release: record proto/ as the released API that check-breaking compares against
+	buf build -o $(API_BASELINE)
 
 .PHONY: lint
-lint: tools ## buf lint, gofmt and go vet
-	buf lint
+lint: tools $(TOOLS)/golangci-lint ## gofmt, buf lint and format, go vet, golangci-lint (.golangci.yml)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	buf lint
+	buf format -d --exit-code
 	$(GO) vet ./...
+	golangci-lint run ./...
 
 .PHONY: build
 build: ## build the service binaries into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
 
 .PHONY: test
-test: build ## unit, fuzz-seed and loopback integration tests (no root)
+test: build ## unit, fuzz-seed and loopback integration tests with real processes (no root)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 300s ./...
-	$(MAKE) --no-print-directory fuzz-short
+	$(GO) test -count=1 -timeout 600s ./...
+
+.PHONY: test-race
+test-race: ## every test under the race detector; the end-to-end suites build the service binaries with -race too
+	$(GO) test -race -count=1 -timeout 1500s ./...
+
+.PHONY: test-short
+test-short: ## the fast loop: unit and fuzz-seed tests, no real processes or sockets suites (seconds)
+	$(GO) test -short -count=1 ./...
 
 .PHONY: test-deploy
 test-deploy: ## render and check the Kubernetes manifests (module deploy/k8s)
@@ -78,7 +109,7 @@ test-deploy: ## render and check the Kubernetes manifests (module deploy/k8s)
 test-netns: build ## tests across network namespaces (root, iproute2, nftables)
 	NACKCAST_NETNS=1 $(GO) test -count=1 -timeout 600s -run 'Netns' -v ./pkg/netlab ./pkg/e2e
 
-# Every fuzz target, briefly: package:target pairs.
+# Every fuzz target: package:target pairs.
 FUZZ_TARGETS := \
 	./pkg/wire:FuzzParse \
 	./pkg/chunks:FuzzUnmarshalBitmap \
@@ -90,16 +121,8 @@ FUZZ_TARGETS := \
 	./pkg/pktauth:FuzzParseKeys
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZ_LONG each (default 30s); the seed corpora in testdata/fuzz run in make test
-	@$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(FUZZ_LONG)
-
-.PHONY: fuzz-short
-fuzz-short: ## run every fuzz target for FUZZTIME (default 3s)
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/nackcast-fuzz.log 2>&1 || { cat /tmp/nackcast-fuzz.log; exit 1; }; \
-	done
+fuzz: ## explore every fuzz target for FUZZ_EXECS executions each; the seed corpora in testdata/fuzz run in make test
+	scripts/fuzz.sh $(FUZZ_EXECS) $(FUZZ_TARGETS)
 
 .PHONY: demo
 demo: build ## run the main job on the embedded default and verify every receiver

@@ -200,6 +200,7 @@ func TestDeletedAndTruncatedFilesFetchedAgain(t *testing.T) {
 // middle of a large object resumes from its persisted bitmap after a
 // restart, fetching less than the whole object again.
 func TestReceiverKilledResumes(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {

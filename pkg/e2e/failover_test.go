@@ -17,6 +17,7 @@ import (
 // over a large object multicast slowly enough to be interrupted.
 func failoverCloud(t *testing.T, receivers int, size int64, extraReceiverArgs ...string) (*cloud.Run, string, context.Context) {
 	t.Helper()
+	skipShort(t)
 	dir := t.TempDir()
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {

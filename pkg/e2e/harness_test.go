@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -24,23 +25,84 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs real sockets or processes; skipShort
+		// skips each, and no binaries are needed.
+		os.Exit(m.Run())
+	}
+	os.Exit(runWithBinaries(m))
+}
+
+// runWithBinaries builds the service binaries into a temporary binDir and
+// runs the tests. Under the race detector (make test-race) the binaries
+// are built with -race as well and write any race report to files that
+// are checked after the run: a race in a child process fails the run,
+// whichever test started it.
+func runWithBinaries(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "nackcast-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/nackcast/nackcast/services/sender", "github.com/nackcast/nackcast/services/backup",
+	defer os.RemoveAll(dir)
+	args := []string{"build", "-o", dir + "/"}
+	raceDir := filepath.Join(dir, "race")
+	if raceEnabled {
+		args = append(args, "-race")
+		if err := os.Mkdir(raceDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		// Children inherit it: reports go to race/report.PID.
+		os.Setenv("GORACE", "log_path="+filepath.Join(raceDir, "report"))
+	}
+	args = append(args, "github.com/nackcast/nackcast/services/sender", "github.com/nackcast/nackcast/services/backup",
 		"github.com/nackcast/nackcast/services/receiver", "github.com/nackcast/nackcast/services/nackctl",
 		"github.com/nackcast/nackcast/pkg/e2e/internal/flooder")
+	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building service binaries:", err)
-		os.Exit(1)
+		return 1
 	}
 	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	if raceEnabled && childRaces(raceDir) != 0 {
+		code = 1
+	}
+	return code
+}
+
+// childRaces prints the race reports service processes wrote to dir and
+// returns 1 if there is any.
+func childRaces(dir string) int {
+	reports, _ := filepath.Glob(filepath.Join(dir, "report.*"))
+	if len(reports) == 0 {
+		fmt.Fprintln(os.Stderr, "race detector: no race reported by any service process")
+		return 0
+	}
+	for _, r := range reports {
+		b, _ := os.ReadFile(r)
+		fmt.Fprintf(os.Stderr, "race detector: a service process reported (%s):\n%s\n", filepath.Base(r), b)
+	}
+	fmt.Fprintf(os.Stderr, "FAIL: %d service processes reported data races\n", len(reports))
+	return 1
+}
+
+// requireRootEnv, when set, turns the skip of a test that needs root into
+// a failure: CI sets it when it runs as root, so such a test cannot pass
+// by skipping there.
+const requireRootEnv = "NACKCAST_REQUIRE_ROOT_TESTS"
+
+// skipShort skips a test under go test -short: every test of this package
+// runs real sockets, gRPC servers or processes for seconds (make
+// test-short is the fast loop; make test and CI run them all).
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real sockets and processes: skipped with -short")
+	}
 }
 
 // cluster runs senders and receivers in this process, each with its own
@@ -56,6 +118,7 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	skipShort(t)
 	port, err := cloud.FreeUDPPort()
 	if err != nil {
 		t.Fatal(err)

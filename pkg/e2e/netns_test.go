@@ -39,6 +39,7 @@ func TestNetnsFailover(t *testing.T) {
 
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
+	skipShort(t)
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +170,7 @@ func TestNetnsHostileFlood(t *testing.T) {
 	senderHost, attacker := lab.Hosts[0], lab.Hosts[3]
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
+	skipShort(t)
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,7 @@ func nackctl(t *testing.T, args ...string) (int, string, string) {
 // CLI reaching the receivers (followed through the status stream), and the
 // CLI's human and JSON output and its errors.
 func TestOperations(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {

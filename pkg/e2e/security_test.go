@@ -62,6 +62,7 @@ func dialAs(t *testing.T, addr string, f tlsconf.Files) *grpc.ClientConn {
 //   - a receiver's certificate cannot publish or delete; a certificate
 //     of another CA and a plaintext client get nothing; the admin can.
 func TestSecureCloud(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
@@ -210,6 +211,7 @@ func TestSignedManifests(t *testing.T) {
 // both periods verifies, and content published after the rollover
 // reaches the receivers by multicast, verified.
 func TestPacketKeyRotation(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
