@@ -299,7 +299,12 @@ func (s *Scheduler) RemoveChannel(channel uint32) {
 // below the cap → pool and Wait (450); else → Unicast (445). Step 435
 // covers one more case: a pass that ended after the receiver's horizon is
 // still "being multicast" from the receiver's point of view (its packets
-// sit in the receiver's socket buffer), so the answer is Wait.
+// sit in the receiver's socket buffer), so the answer is Wait — but only
+// for HorizonGrace after the pass ended. A receiver that has still not
+// read that pass's END by then did not get its packets (its multicast may
+// be cut altogether): it is answered as if the pass were seen, so that it
+// gets another pass or, at the cap, Unicast. Without the bound a receiver
+// with no multicast at all would be told to wait for ever.
 func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Request, out []Decision) []Decision {
 	s.updateInterval(now)
 	follow := info.Follow
@@ -317,7 +322,7 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case rec.state == InFlight:
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
-		case info.HorizonKnown && rec.lastSeq > info.Horizon:
+		case info.HorizonKnown && rec.lastSeq > info.Horizon && s.draining(rec, now):
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case int(rec.passes) < s.cfg.MaxPasses:
 			rec.whole, rec.ranges, rec.blockMiss = false, nil, nil
@@ -329,6 +334,22 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 		}
 	}
 	return out
+}
+
+// HorizonGrace is how long after a pass ended a receiver that has not yet
+// read the pass's END is told to wait for its packets: the multicast
+// period plus the merge window (1.2 s by default). The packets of a pass
+// are in the receiver's socket buffer or lost well within it.
+func (s *Scheduler) HorizonGrace() time.Duration {
+	return s.cfg.Period + s.cfg.MergeWindow
+}
+
+// draining reports whether rec's last pass ended less than HorizonGrace
+// ago. A pass end "in the future" (set under a clock that has since jumped
+// back) counts as long past, like every other time the scheduler holds.
+func (s *Scheduler) draining(rec *object, now time.Time) bool {
+	since := now.Sub(rec.lastPassEnd)
+	return since >= 0 && since < s.HorizonGrace()
 }
 
 // merge adds the chunks a NACK asked for to the object's next pass.

@@ -277,6 +277,52 @@ func TestHorizonDefersRepair(t *testing.T) {
 	}
 }
 
+// TestStaleHorizonIsNotWaitedForEver: a receiver whose horizon stays
+// behind an object's last pass (its multicast is cut after it read an END
+// or ANNOUNCE of this epoch) is told to WAIT only within HorizonGrace of
+// the pass's end; after that it gets another pass below the cap and
+// UNICAST at the cap, never WAIT for ever (issue 12, failure 1).
+func TestStaleHorizonIsNotWaitedForEver(t *testing.T) {
+	a := mkObj(t, "a", 5000, "a")
+	req := []Request{{Object: a.ID, Version: a.Version}}
+	stale := NackInfo{Horizon: 1, HorizonKnown: true}
+	tests := []struct {
+		name      string
+		maxPasses int
+		after     time.Duration // since the last pass ended
+		want      Action
+		pooled    bool
+	}{
+		{"draining below the cap", 3, 0, Wait, false},
+		{"draining at the cap", 1, 500 * time.Millisecond, Wait, false},
+		{"past the grace below the cap", 3, 1500 * time.Millisecond, Wait, true},
+		{"past the grace at the cap", 1, 1500 * time.Millisecond, Unicast, false},
+		{"long past at the cap", 1, time.Hour, Unicast, false},
+		{"pass end ahead of a clock that jumped back", 1, -time.Hour, Unicast, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MaxPasses = tt.maxPasses
+			cfg.MergeWindow = 200 * time.Millisecond
+			s := New(cfg, t0)
+			if g := s.HorizonGrace(); g != 1200*time.Millisecond {
+				t.Fatalf("HorizonGrace = %v, want period + merge window = 1.2s", g)
+			}
+			s.SetObjects(ch, []manifest.Object{a}, true, t0)
+			s.Done(s.Next(t0)[0], t0, 7)
+			now := t0.Add(tt.after)
+			for i := 0; i < 3; i++ { // the answer does not change with repetition
+				d := s.Nack(now, ch, stale, req, nil)
+				st, _ := s.Lookup(Key{ch, a.ID})
+				if d[0].Action != tt.want || (st.State == Pooled) != tt.pooled {
+					t.Fatalf("NACK %d: %v, state %v; want %v, pooled=%v", i+1, d[0].Action, st.State, tt.want, tt.pooled)
+				}
+			}
+		})
+	}
+}
+
 func TestRepairMergesRangesAndWaitsForPeriod(t *testing.T) {
 	s := New(testConfig(), t0)
 	a := mkObj(t, "a", 100_000, "a") // 100 chunks
