@@ -147,6 +147,13 @@ type Partial struct {
 	obj     manifest.Object
 	base    string
 
+	// ckMu is held by Checkpoint from start to end and by whatever closes
+	// the partial (Close, CommitBatch), so that a checkpoint in flight ends
+	// before the partial closes and none starts after: a bitmap is never
+	// written for a partial already committed or discarded. Take it before
+	// mu.
+	ckMu sync.Mutex
+
 	mu     sync.Mutex
 	f      *os.File
 	vec    vecio.Vec
@@ -359,6 +366,13 @@ func (p *Partial) WriteRun(off uint64, data []byte) (int, error) {
 // bitmap that describes them: data fsync first, then the bitmap through a
 // synced temporary file and a rename.
 func (p *Partial) Checkpoint() error {
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
+	return p.checkpoint()
+}
+
+// checkpoint is Checkpoint, called with p.ckMu held.
+func (p *Partial) checkpoint() error {
 	p.mu.Lock()
 	if !p.dirty || p.closed {
 		p.mu.Unlock()
@@ -391,7 +405,9 @@ func (p *Partial) markDirty() {
 // Close checkpoints and closes the partial; it can be reopened with
 // OpenPartial.
 func (p *Partial) Close() error {
-	err := p.Checkpoint()
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
+	err := p.checkpoint()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -436,6 +452,7 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 		return errs
 	}
 	group := live > 1
+	hadBitmap := make([]bool, len(ps))
 	crashPoint("sync")
 	if group {
 		if err := s.syncAll(); err != nil {
@@ -452,9 +469,12 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 				err = fmt.Errorf("sync %s: %w", p.obj.Path, err)
 			}
 		}
+		p.ckMu.Lock()
 		p.mu.Lock()
 		p.closed, p.dirty = true, false
+		hadBitmap[i] = p.hasBitmap
 		p.mu.Unlock()
+		p.ckMu.Unlock()
 		if cerr := p.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close %s: %w", p.obj.Path, cerr)
 		}
@@ -483,7 +503,7 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 		}
 	}
 	for i, p := range ps {
-		if ok[i] && p.hasBitmap {
+		if ok[i] && hadBitmap[i] {
 			_ = s.root.Remove(p.base + ".bitmap")
 		}
 	}
