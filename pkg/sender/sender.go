@@ -224,10 +224,10 @@ func (s *Sender) Run(ctx context.Context) error {
 	if s.cfg.Role == Primary && s.peer != nil {
 		s.signalBackup(ctx)
 	}
-	s.markReady()
-	s.log.Info("sender ready", "id", s.cfg.ID, "role", s.cfg.Role, "epoch", s.epoch,
+	epoch, channels := s.markReady()
+	s.log.Info("sender ready", "id", s.cfg.ID, "role", s.cfg.Role, "epoch", epoch,
 		"group", s.cfg.Multicast.GroupAddr(), "interface", s.cfg.Multicast.Interface, "ttl", s.cfg.Multicast.TTL,
-		"rate", s.cfg.Rate, "chunk_size", s.cfg.ChunkSize, "channels", len(s.channels))
+		"rate", s.cfg.Rate, "chunk_size", s.cfg.ChunkSize, "channels", channels)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -401,8 +401,10 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 
 // markReady ends start-up: the sender serves its manifests and, as a
 // primary, becomes active; a backup stands by. Calls waiting for the
-// sender to be ready go on.
-func (s *Sender) markReady() {
+// sender to be ready go on. It returns the epoch and the number of
+// channels at that moment: from then on, RPCs change them (a backup's
+// take-over, a publication), so they are only read under s.mu.
+func (s *Sender) markReady() (epoch uint64, channels int) {
 	s.mu.Lock()
 	s.ready = true
 	if s.cfg.Role == Backup {
@@ -410,8 +412,10 @@ func (s *Sender) markReady() {
 	} else {
 		s.setState(pb.SenderState_SENDER_STATE_ACTIVE)
 	}
+	epoch, channels = s.epoch, len(s.channels)
 	s.mu.Unlock()
 	close(s.readyCh)
+	return epoch, channels
 }
 
 // lookup returns a channel by name.
