@@ -266,6 +266,9 @@ func TestDropCount(t *testing.T) {
 }
 
 func TestSendSegmentsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
 	c := testConfig()
 	s, err := NewSender(c)
 	if err != nil {
