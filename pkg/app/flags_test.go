@@ -34,7 +34,9 @@ func newTestFlagSet(v *testFlags) *flag.FlagSet {
 func TestParsePrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "c.conf")
-	os.WriteFile(file, []byte("# comment\nname = from-file\ncount = 3 # trailing\nwait-time = \"5s\"\nsize = 8Mi\n"), 0o644)
+	if err := os.WriteFile(file, []byte("# comment\nname = from-file\ncount = 3 # trailing\nwait-time = \"5s\"\nsize = 8Mi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("NACKCAST_COUNT", "7")
 	t.Setenv("NACKCAST_LIST", "a, b,,c")
 	var v testFlags
@@ -49,7 +51,9 @@ func TestParsePrecedence(t *testing.T) {
 
 func TestParseConfigFromEnvironment(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.conf")
-	os.WriteFile(file, []byte("name = env-file\n"), 0o644)
+	if err := os.WriteFile(file, []byte("name = env-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("NACKCAST_CONFIG", file)
 	var v testFlags
 	if err := Parse(newTestFlagSet(&v), nil); err != nil {
@@ -62,7 +66,9 @@ func TestParseConfigFromEnvironment(t *testing.T) {
 
 func TestParseReportsEveryProblem(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.conf")
-	os.WriteFile(file, []byte("bogus = 1\ncount = many\nno equals sign\n"), 0o644)
+	if err := os.WriteFile(file, []byte("bogus = 1\ncount = many\nno equals sign\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("NACKCAST_WAIT_TIME", "soon")
 	var v testFlags
 	err := Parse(newTestFlagSet(&v), []string{"-config", file})

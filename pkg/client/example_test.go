@@ -43,7 +43,9 @@ func Example() {
 	}
 
 	file := filepath.Join(os.TempDir(), "nackcast-example-notes.txt")
-	os.WriteFile(file, []byte("pre-positioned by nackcast\n"), 0o644)
+	if err := os.WriteFile(file, []byte("pre-positioned by nackcast\n"), 0o644); err != nil {
+		log.Fatal(err)
+	}
 	defer os.Remove(file)
 	pub, err := client.PublishFile(ctx, senders, "news", "notes/today.txt", file)
 	if err != nil {
@@ -79,9 +81,15 @@ func exampleCloud() (senderAddr, receiverAddr string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(dir, "origin", "news"), 0o755)
-	os.WriteFile(filepath.Join(dir, "origin", "news", "a.txt"), []byte("hello"), 0o644)
-	os.WriteFile(filepath.Join(dir, "origin", "news", "b.txt"), []byte("world!!"), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "origin", "news"), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "origin", "news", "a.txt"), []byte("hello"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "origin", "news", "b.txt"), []byte("world!!"), 0o644); err != nil {
+		log.Fatal(err)
+	}
 	port, err := cloud.FreeUDPPort()
 	if err != nil {
 		log.Fatal(err)
@@ -96,8 +104,18 @@ func exampleCloud() (senderAddr, receiverAddr string, stop func()) {
 		srv := rpc.NewServer(hclog.NewNullLogger())
 		register(srv)
 		srv.SetServing(true)
-		go srv.Serve(ctx, lis, time.Second)
-		go func() { engine.Run(ctx); done <- struct{}{} }()
+		// Both return nil once ctx is cancelled: any error is unexpected.
+		go func() {
+			if err := srv.Serve(ctx, lis, time.Second); err != nil {
+				log.Print(err)
+			}
+		}()
+		go func() {
+			if err := engine.Run(ctx); err != nil {
+				log.Print(err)
+			}
+			done <- struct{}{}
+		}()
 		return lis.Addr().String()
 	}
 	scfg := sender.DefaultConfig()

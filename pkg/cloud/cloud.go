@@ -286,6 +286,17 @@ func (p *Proc) Kill(sig syscall.Signal) error {
 // ExitErr returns the process's exit error once it has exited.
 func (p *Proc) ExitErr() error { return p.err }
 
+// exited is the error of a wait on a process that is no longer running:
+// its exit error, wrapped (an *exec.ExitError tells how it ended), then
+// where its log is and the log's last lines.
+func (p *Proc) exited() error {
+	err := p.ExitErr()
+	if err == nil {
+		err = errors.New("exit status 0")
+	}
+	return fmt.Errorf("%s exited: %w (log: %s)%s", p.Name, err, p.Log, p.LogTail(10))
+}
+
 // Close stops every process (SIGTERM, then SIGKILL) and closes connections.
 func (c *Cloud) Close() {
 	c.mu.Lock()
@@ -305,7 +316,7 @@ func (c *Cloud) Close() {
 func (p *Proc) WaitServing(ctx context.Context) error {
 	for {
 		if !p.Running() {
-			return fmt.Errorf("%s exited: %v (log: %s)%s", p.Name, p.err, p.Log, p.LogTail(10))
+			return p.exited()
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		ok := Healthy(cctx, p.conn)

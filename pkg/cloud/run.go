@@ -118,7 +118,7 @@ func (r *Run) Statuses(ctx context.Context) ([]*pb.ReceiverStatus, error) {
 	out := make([]*pb.ReceiverStatus, len(r.Receivers))
 	for i, p := range r.Receivers {
 		if !p.Running() {
-			return nil, fmt.Errorf("%s exited: %v (log: %s)%s", p.Name, p.ExitErr(), p.Log, p.LogTail(10))
+			return nil, p.exited()
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		st, err := p.ReceiverStatus(cctx)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,7 +39,9 @@ func TestNetnsFailover(t *testing.T) {
 	primaryHost, backupHost, stuckHost := lab.Hosts[0], lab.Hosts[1], lab.Hosts[5]
 
 	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	skipShort(t)
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
@@ -169,7 +172,9 @@ func TestNetnsHostileFlood(t *testing.T) {
 	defer lab.Close()
 	senderHost, attacker := lab.Hosts[0], lab.Hosts[3]
 	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	skipShort(t)
 	cl, err := cloud.New(binDir, dir)
 	if err != nil {
@@ -215,8 +220,12 @@ func TestNetnsHostileFlood(t *testing.T) {
 	}
 	defer func() {
 		if flood.ProcessState == nil {
-			flood.Process.Kill()
-			flood.Wait()
+			// The test ended before the flooder did: stop it. Its exit
+			// status then only reports the kill.
+			if err := flood.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Errorf("stop the flooder: %v", err)
+			}
+			_ = flood.Wait()
 		}
 	}()
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -78,7 +79,8 @@ func nackctl(t *testing.T, args ...string) (int, string, string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
@@ -149,7 +151,9 @@ func TestOperations(t *testing.T) {
 	// Publish with the CLI; follow the receivers through the status stream.
 	file := filepath.Join(dir, "fresh.bin")
 	content := bytes.Repeat([]byte("fresh content "), 20000)
-	os.WriteFile(file, content, 0o644)
+	if err := os.WriteFile(file, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := nackctl(t, "-addr", run.Sender.Addr, "-o", "json", "publish", file, "-channel", "c", "-path", "new/fresh.bin")
 	if code != 0 {
 		t.Fatalf("nackctl publish: exit %d: %s", code, errOut)

@@ -31,7 +31,9 @@ func TestPrimaryPausedBackupTakesOverAndHandsBack(t *testing.T) {
 	resumed := false
 	defer func() {
 		if !resumed {
-			run.Sender.Signal(syscall.SIGCONT)
+			if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("resume the primary: %v", err)
+			}
 		}
 	}()
 	waitFor(t, 30*time.Second, "backup active while the primary is paused", func() bool {

@@ -249,10 +249,14 @@ func TestScan(t *testing.T) {
 
 	// Replace a file atomically with new content of the same size and mtime.
 	mt := time.Unix(1700000000, 0)
-	os.Chtimes(filepath.Join(dir, "a.txt"), mt, mt)
+	if err := os.Chtimes(filepath.Join(dir, "a.txt"), mt, mt); err != nil {
+		t.Fatal(err)
+	}
 	res, _ = s.Scan(ctx, dir, "c", time.Now())
 	writeFile(t, filepath.Join(dir, "tmp"), "ALPHA")
-	os.Chtimes(filepath.Join(dir, "tmp"), mt, mt)
+	if err := os.Chtimes(filepath.Join(dir, "tmp"), mt, mt); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(filepath.Join(dir, "tmp"), filepath.Join(dir, "a.txt")); err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,11 @@ func (s *Scanner) Scan(ctx context.Context, dir, channel string, now time.Time) 
 	res := &ScanResult{Files: make(map[string]FileIdentity)}
 	var objs []Object
 	seen := make(map[string]bool)
+	// skip leaves a file that cannot be an object out of the manifest and
+	// reports it in Skipped: that is not an error of the scan, which goes on.
+	skip := func(rel string, err error) {
+		res.Skipped = append(res.Skipped, Skipped{rel, err.Error()})
+	}
 	err := filepath.WalkDir(dir, func(full string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -115,7 +120,7 @@ func (s *Scanner) Scan(ctx context.Context, dir, channel string, now time.Time) 
 			return nil
 		}
 		if err := ValidatePath(rel); err != nil {
-			res.Skipped = append(res.Skipped, Skipped{rel, err.Error()})
+			skip(rel, err)
 			return nil
 		}
 		sum, id, hashed, err := s.digest(full)
@@ -131,7 +136,7 @@ func (s *Scanner) Scan(ctx context.Context, dir, channel string, now time.Time) 
 		}
 		o, err := NewObject(channel, rel, uint64(id.Size), sum, s.chunkSize)
 		if err != nil {
-			res.Skipped = append(res.Skipped, Skipped{rel, err.Error()})
+			skip(rel, err)
 			return nil
 		}
 		objs = append(objs, o)

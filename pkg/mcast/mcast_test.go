@@ -98,7 +98,9 @@ func TestLoopbackBatches(t *testing.T) {
 		t.Fatalf("Send = %d, %v", n, err)
 	}
 	for ri, r := range rs {
-		r.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := r.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		got := 0
 		for got < count {
 			batch, err := r.Read()
@@ -130,7 +132,9 @@ func TestTruncatedDatagramIsNil(t *testing.T) {
 	if _, err := s.Send([][][]byte{{make([]byte, 500)}, {[]byte("ok")}}); err != nil {
 		t.Fatal(err)
 	}
-	r.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := r.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	var got [][]byte
 	for len(got) < 2 {
 		batch, err := r.Read()
@@ -188,7 +192,9 @@ func TestSegments(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r.SetDeadline(time.Now().Add(5 * time.Second))
+			if err := r.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
 			var got [][]byte
 			for len(got) < 3*count {
 				batch, err := r.Read()
@@ -245,18 +251,26 @@ func TestDropCount(t *testing.T) {
 	defer s.Close()
 	buf := make([]byte, 1000*40)
 	for i := 0; i < 20; i++ {
-		s.SendSegments(buf, 1000)
+		if err := s.SendSegments(buf, 1000); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The count travels with datagrams queued after the drops: drain the
 	// queue, then read one more.
 	for {
-		r.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if err := r.SetDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := r.Read(); err != nil {
 			break
 		}
 	}
-	s.SendSegments([]byte("one more"), 1000)
-	r.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := s.SendSegments([]byte("one more"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.Read(); err != nil {
 		t.Fatal(err)
 	}

@@ -121,9 +121,10 @@ func TestNewKeyFormat(t *testing.T) {
 	if got[0].ID != 4 || got[1].ID != 3 || !bytes.Equal(got[0].Secret, b.Secret) || !bytes.Equal(got[1].Secret, a.Secret) {
 		t.Fatal("Format/Parse round trip")
 	}
-	// Printing a key does not print its secret.
+	// Printing a key does not print its secret, in hex or as %v prints a
+	// byte slice ("[12 34 ...").
 	for _, s := range []string{fmt.Sprint(a), fmt.Sprintf("%v %+v %#v %s", a, a, a, a), fmt.Sprint([]Key{a})} {
-		if strings.Contains(s, fmt.Sprintf("%x", a.Secret[:8])) || strings.Contains(s, fmt.Sprint(a.Secret[:8])[1:10]) {
+		if strings.Contains(s, fmt.Sprintf("%x", a.Secret[:8])) || strings.Contains(s, fmt.Sprintf("%v", a.Secret[:8])[1:10]) {
 			t.Fatalf("%q shows the secret", s)
 		}
 	}

@@ -37,7 +37,12 @@ func serveReceiver(t *testing.T) (*Receiver, pb.ReceiverServiceClient) {
 	lis := bufconn.Listen(1 << 20)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { srv.Serve(ctx, lis, time.Second); close(done) }()
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx, lis, time.Second); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
 	cc, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))

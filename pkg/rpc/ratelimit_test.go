@@ -73,8 +73,14 @@ func TestClientLimiterInterceptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.GRPC.Serve(lis)
-	defer srv.GRPC.Stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.GRPC.Serve(lis) }()
+	defer func() {
+		srv.GRPC.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,12 @@ func (s *Sender) Publish(ctx context.Context, src publishSource) (*pb.PublishObj
 	defer func() {
 		if !keep {
 			f.Close()
-			root.Remove(tmp)
+			// The upload has failed already; that error is the one to
+			// return. A temporary file left behind is ignored by scans
+			// (reserved prefix) but takes space: say so.
+			if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("temporary upload file left behind", "channel", h.GetChannel(), "path", tmp, "error", err)
+			}
 		}
 	}()
 

@@ -48,12 +48,18 @@ func header(channel, p string, data []byte) *pb.PublishHeader {
 // origin.
 func noTemporaries(t *testing.T, origin string) {
 	t.Helper()
-	filepath.Walk(origin, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && strings.Contains(fi.Name(), "-upload-") {
+	err := filepath.Walk(origin, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(fi.Name(), "-upload-") {
 			t.Errorf("temporary file left behind: %s", p)
 		}
 		return nil
 	})
+	if err != nil {
+		t.Errorf("walk the origin: %v", err)
+	}
 }
 
 func TestPublishObject(t *testing.T) {
@@ -101,7 +107,9 @@ func TestPublishObjectRejects(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(s.cfg.OriginDir, "chan", "escape")); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(s.cfg.OriginDir, "chan", "isdir"), 0o755)
+	if err := os.MkdirAll(filepath.Join(s.cfg.OriginDir, "chan", "isdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ok := []byte("fine")
 	before, _ := s.lookup("chan")
 	wrongSum := header("chan", "x", ok)
@@ -168,7 +176,9 @@ func TestDeleteObject(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.cfg.OriginDir, "chan", "dir")); !os.IsNotExist(err) {
 		t.Errorf("empty directory left behind: %v", err)
 	}
-	os.MkdirAll(filepath.Join(s.cfg.OriginDir, "chan", "d2"), 0o755)
+	if err := os.MkdirAll(filepath.Join(s.cfg.OriginDir, "chan", "d2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		req  *pb.DeleteObjectRequest
 		code codes.Code

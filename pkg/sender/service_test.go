@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -115,8 +116,10 @@ func client(t *testing.T, s *Sender) pb.SenderServiceClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		srv.Serve(ctx, lis, time.Second)
-		close(done)
+		defer close(done)
+		if err := srv.Serve(ctx, lis, time.Second); err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	}()
 	cc, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
@@ -306,7 +309,7 @@ func TestPullRPC(t *testing.T) {
 		var offs []uint64
 		for {
 			m, err := stream.Recv()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return data, offs, nil
 			}
 			if err != nil {

@@ -776,12 +776,22 @@ func (s *Store) RemoveFinal(channel, p string) error {
 	if err := s.root.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	for dir := path.Dir(full); dir != channel && dir != "."; dir = path.Dir(dir) {
+	s.pruneEmptyDirs(channel, path.Dir(full))
+	return nil
+}
+
+// pruneEmptyDirs removes dir and then its parents, up to and excluding the
+// channel directory, while they are empty. It is tidying, best effort: the
+// first directory that cannot be removed ends it without an error, most
+// often because it is not empty (other objects, or a partial being written
+// there); a directory left behind is harmless and is reused, or pruned with
+// a later removal.
+func (s *Store) pruneEmptyDirs(channel, dir string) {
+	for ; dir != channel && dir != "."; dir = path.Dir(dir) {
 		if s.root.Remove(dir) != nil {
-			break
+			return
 		}
 	}
-	return nil
 }
 
 // SaveManifest persists the last manifest fetched for its channel.

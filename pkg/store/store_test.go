@@ -178,7 +178,9 @@ func TestCorruptBitmapStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	b[len(b)-1] ^= 0xff
-	os.WriteFile(bm, b, 0o644)
+	if err := os.WriteFile(bm, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p2, err := s.OpenPartial("ch", o)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +257,9 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 func TestReplaceEmptyDirectoryAndRemove(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	os.MkdirAll(filepath.Join(dir, "ch/a/b"), 0o755)
+	if err := os.MkdirAll(filepath.Join(dir, "ch/a/b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	data := content(10, 7)
 	o := object(t, "a/b", data) // a directory (empty) stands where the file goes
 	p, _ := s.OpenPartial("ch", o)
@@ -274,6 +278,33 @@ func TestReplaceEmptyDirectoryAndRemove(t *testing.T) {
 	}
 }
 
+// TestRemoveFinalKeepsNonEmptyParents: pruning the parents stops, without
+// an error, at the first one that still holds something.
+func TestRemoveFinalKeepsNonEmptyParents(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	for i, name := range []string{"d/e/x", "d/y"} {
+		data := content(10, uint64(20+i))
+		p, err := s.OpenPartial("ch", object(t, name, data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeChunks(t, p, data, func(uint32) bool { return true })
+		if err := s.Commit(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveFinal("ch", "d/e/x"); err != nil {
+		t.Fatalf("RemoveFinal with a non-empty parent: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ch/d/e")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("empty directory d/e left behind")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ch/d/y")); err != nil {
+		t.Errorf("sibling object: %v", err)
+	}
+}
+
 func TestLock(t *testing.T) {
 	dir := t.TempDir()
 	openStore(t, dir)
@@ -287,8 +318,13 @@ func TestCleanPartials(t *testing.T) {
 	keep := object(t, "keep", content(10, 8))
 	drop := object(t, "drop", content(10, 9))
 	for _, o := range []manifest.Object{keep, drop} {
-		p, _ := s.OpenPartial("ch", o)
-		p.WriteChunk(0, make([]byte, 10))
+		p, err := s.OpenPartial("ch", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.WriteChunk(0, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
 		p.Close()
 	}
 	if err := s.CleanPartials("ch", []manifest.Object{keep}); err != nil {
@@ -357,8 +393,8 @@ func TestCommitBatch(t *testing.T) {
 	for i, it := range items {
 		final := filepath.Join(dir, "ch", filepath.FromSlash(it.path))
 		got, readErr := os.ReadFile(final)
-		switch {
-		case it.want == nil:
+		switch it.want {
+		case nil:
 			if errs[i] != nil {
 				t.Errorf("%s: %v", it.path, errs[i])
 			} else if readErr != nil || !bytes.Equal(got, it.data) {

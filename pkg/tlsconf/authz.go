@@ -113,7 +113,7 @@ func (p Policy) Validate() error {
 		case !strings.HasPrefix(r.Pattern, "/"):
 			errs = append(errs, fmt.Errorf("policy pattern %q does not start with /", r.Pattern))
 		case !isPrefix(r.Pattern) && strings.Count(r.Pattern, "/") != 2:
-			errs = append(errs, fmt.Errorf("policy pattern %q is neither /pkg.Service/Method nor a prefix ending in / or .", r.Pattern))
+			errs = append(errs, fmt.Errorf("policy pattern %q is neither /pkg.Service/Method nor a prefix ending in \"/\" or \".\"", r.Pattern))
 		}
 		for _, role := range r.Roles {
 			if role == "" {

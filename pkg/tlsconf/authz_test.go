@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -263,7 +264,7 @@ func call(t *testing.T, cc *grpc.ClientConn, method string) error {
 		return err
 	}
 	_, err = st.Recv()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		t.Fatal("Watch ended without a status")
 	}
 	return err

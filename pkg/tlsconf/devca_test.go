@@ -97,32 +97,36 @@ func TestLoadOrNewDevCA(t *testing.T) {
 	}
 	steps := []struct {
 		name        string
-		setup       func()
+		setup       func(t *testing.T)
 		force       bool
 		wantCreated bool
 		wantSame    bool
 		wantErr     string
 	}{
-		{"reuse", func() {}, false, false, true, ""},
-		{"force", func() {}, true, true, false, ""},
-		{"key missing", func() { os.Remove(keyFile) }, false, false, false, "only one of"},
-		{"key missing, force", func() {}, true, true, false, ""},
-		{"key of another CA", func() {
+		{"reuse", func(*testing.T) {}, false, false, true, ""},
+		{"force", func(*testing.T) {}, true, true, false, ""},
+		{"key missing", func(*testing.T) { os.Remove(keyFile) }, false, false, false, "only one of"},
+		{"key missing, force", func(*testing.T) {}, true, true, false, ""},
+		{"key of another CA", func(t *testing.T) {
 			p, err := newCA(t).PEM()
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.WriteFile(keyFile, p.Key, 0o600)
+			if err := os.WriteFile(keyFile, p.Key, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}, false, false, false, "does not match"},
-		{"not a CA", func() {
+		{"not a CA", func(t *testing.T) {
 			p := issue(t, ca1, "leaf", "x")
-			p.WriteFiles(certFile, keyFile)
+			if err := p.WriteFiles(certFile, keyFile); err != nil {
+				t.Fatal(err)
+			}
 		}, false, false, false, "not a CA"},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			before, _ := os.ReadFile(certFile)
-			s.setup()
+			s.setup(t)
 			ca, created, err := LoadOrNewDevCA(certFile, keyFile, time.Hour, s.force)
 			if s.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), s.wantErr) {

@@ -152,7 +152,9 @@ func startServerOn(t *testing.T, addr string, creds credentials.TransportCredent
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		gs.Serve(lis)
+		if err := gs.Serve(lis); err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	}()
 	t.Cleanup(func() {
 		gs.Stop()

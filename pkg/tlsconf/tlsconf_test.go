@@ -350,7 +350,9 @@ func TestServerRejects(t *testing.T) {
 				// In TLS 1.3 the server verifies the client after the
 				// client's handshake is over: the alert comes next.
 				defer conn.Close()
-				conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
 				_, err = conn.Read(make([]byte, 1))
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {

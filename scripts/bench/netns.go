@@ -62,7 +62,7 @@ type lab struct {
 
 func benchNetns(ctx context.Context, o options) error {
 	if err := netlab.Available(); err != nil {
-		return fmt.Errorf("the namespace benchmark needs root, iproute2 and nftables (%v); run make bench as root, or go run ./scripts/bench -lo for the loopback one", err)
+		return fmt.Errorf("the namespace benchmark needs root, iproute2 and nftables (%w); run make bench as root, or go run ./scripts/bench -lo for the loopback one", err)
 	}
 	if err := ensureUFTP(); err != nil {
 		return err
@@ -84,7 +84,9 @@ func benchNetns(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	os.Chmod(work, 0o755)
+	if err := os.Chmod(work, 0o755); err != nil {
+		return err
+	}
 	n, err := netlab.New(7, 1500)
 	if err != nil {
 		return err
@@ -224,6 +226,15 @@ func (l *lab) setLoss(hosts []*netlab.Host, loss float64) error {
 	return nil
 }
 
+// clearLoss takes the loss off the links of hosts at the end of a run. The
+// next run sets its own loss from a clean state anyway; a failure here is
+// reported, not fatal to the results already measured.
+func (l *lab) clearLoss(hosts []*netlab.Host) {
+	if err := l.setLoss(hosts, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: clear the loss on the receivers' links: %v\n", err)
+	}
+}
+
 // raw measures the ceiling: a blaster of GSO batches and GRO sinks.
 func (l *lab) raw(ctx context.Context, n int) (row, error) {
 	r := row{Tool: "raw UDP GSO+GRO", Receivers: n, Note: "(ceiling)"}
@@ -238,7 +249,10 @@ func (l *lab) raw(ctx context.Context, n int) (row, error) {
 			return r, err
 		}
 		if !waitLine(stderr, "ready", 10*time.Second) {
-			cmd.Process.Kill()
+			// The run fails for this reason; the kill's own error (the
+			// sink may have exited) and its exit status add nothing.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			return r, errors.New("raw sink did not start")
 		}
 		sinks, outs = append(sinks, cmd), append(outs, out)
@@ -254,8 +268,11 @@ func (l *lab) raw(ctx context.Context, n int) (row, error) {
 			return r, fmt.Errorf("raw sink: %w", err)
 		}
 		var res roleResult
-		if err := json.Unmarshal(outs[i].Bytes(), &res); err != nil || res.Seconds <= 0 {
-			return r, fmt.Errorf("raw sink result %q: %v", outs[i].String(), err)
+		if err := json.Unmarshal(outs[i].Bytes(), &res); err != nil {
+			return r, fmt.Errorf("raw sink result %q: %w", outs[i].String(), err)
+		}
+		if res.Seconds <= 0 {
+			return r, fmt.Errorf("raw sink result %q: no rate (fewer than two batches received)", outs[i].String())
 		}
 		r.PerRecv = append(r.PerRecv, float64(res.Bytes)/res.Seconds/1e6)
 		r.Seconds = max(r.Seconds, res.Seconds)
@@ -314,7 +331,7 @@ func (l *lab) nackcast(ctx context.Context, channel string, n int, loss float64)
 	if err := l.setLoss(hosts, loss); err != nil {
 		return r, err
 	}
-	defer l.setLoss(hosts, 0)
+	defer l.clearLoss(hosts)
 	primary := l.sender().Addr + ":7001"
 	var procs []*cloud.Proc
 	for i, h := range hosts {
@@ -429,19 +446,23 @@ func (l *lab) uftp(ctx context.Context, n int, loss float64) (row, error) {
 	if err := l.setLoss(hosts, loss); err != nil {
 		return r, err
 	}
-	defer l.setLoss(hosts, 0)
+	defer l.clearLoss(hosts)
 	var daemons []*exec.Cmd
 	defer func() {
+		// The daemons run until killed: the kill's error (one may have
+		// exited already) and the exit status it causes say nothing.
 		for _, d := range daemons {
-			d.Process.Kill()
-			d.Wait()
+			_ = d.Process.Kill()
+			_ = d.Wait()
 		}
 	}()
 	var receivers []string
 	for i, h := range hosts {
 		name := fmt.Sprintf("receiver-%d", i+1)
 		dest := filepath.Join(dir, name)
-		os.MkdirAll(dest, 0o755)
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return r, err
+		}
 		d := h.Command("uftpd", "-d", "-I", "eth0", "-D", dest, "-B", strconv.Itoa(32<<20), "-L", filepath.Join(dir, name+".log"))
 		if err := d.Start(); err != nil {
 			return r, err
@@ -510,7 +531,7 @@ func (l *lab) unicast(ctx context.Context, n int) (row, error) {
 		}
 		var res roleResult
 		if err := json.Unmarshal(outs[i].Bytes(), &res); err != nil {
-			return r, fmt.Errorf("puller result %q: %v", outs[i], err)
+			return r, fmt.Errorf("puller result %q: %w", outs[i], err)
 		}
 		r.PerRecv = append(r.PerRecv, float64(res.Bytes)/res.Seconds/1e6)
 		r.Seconds = max(r.Seconds, res.Seconds)

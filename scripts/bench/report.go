@@ -104,15 +104,14 @@ func writeCSV(path string, rows []row) error {
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(f)
-	w.Write([]string{"tool", "receivers", "loss", "seconds", "mb_per_s_per_receiver_min", "sender_bytes_per_content_byte"})
+	records := [][]string{{"tool", "receivers", "loss", "seconds", "mb_per_s_per_receiver_min", "sender_bytes_per_content_byte"}}
 	for _, r := range rows {
-		w.Write([]string{r.Tool, strconv.Itoa(r.Receivers), strconv.FormatFloat(r.Loss, 'f', 2, 64),
+		records = append(records, []string{r.Tool, strconv.Itoa(r.Receivers), strconv.FormatFloat(r.Loss, 'f', 2, 64),
 			strconv.FormatFloat(r.Seconds, 'f', 3, 64), strconv.FormatFloat(r.minRate(), 'f', 1, 64),
 			strconv.FormatFloat(r.Wire, 'f', 3, 64)})
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+	// WriteAll flushes and returns the first error of any write.
+	if err := csv.NewWriter(f).WriteAll(records); err != nil {
 		f.Close()
 		return err
 	}

@@ -78,7 +78,9 @@ func rawSink(iface string, port int, limit time.Duration) error {
 		if first.IsZero() {
 			wait = time.Until(deadline)
 		}
-		r.SetDeadline(time.Now().Add(wait))
+		if err := r.SetDeadline(time.Now().Add(wait)); err != nil {
+			return err
+		}
 		batch, err := r.Read()
 		if err != nil {
 			if !first.IsZero() {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -238,13 +237,4 @@ func human(n uint64) string {
 		return fmt.Sprintf("%.1f kB", f/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -58,7 +58,9 @@ func handshake(t *testing.T, dir, server, client string) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		gs.Serve(lis)
+		if err := gs.Serve(lis); err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	}()
 	defer func() {
 		gs.Stop()

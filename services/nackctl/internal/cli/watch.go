@@ -107,7 +107,11 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 				mu.Unlock()
 				if c.json() {
 					mu.Lock()
-					c.printJSON(m.GetStatus())
+					// A status that cannot be written (stdout closed, say)
+					// ends the watch with that error, at the next tick.
+					if err := c.printJSON(m.GetStatus()); err != nil && p.err == nil {
+						p.err = fmt.Errorf("write the status of %s: %w", p.addr, err)
+					}
 					mu.Unlock()
 				}
 				select {
