@@ -75,6 +75,7 @@ func TestTakeOverAsSoonAsReady(t *testing.T) {
 	select {
 	case <-s.Ready():
 	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatalf("Run ended before the sender was ready: %v", err)
 	}
 	before := s.Epoch()
