@@ -157,9 +157,13 @@ func (c *cluster) serve(name string, engine interface{ Run(context.Context) erro
 	n := &node{addr: lis.Addr().String(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		go srv.Serve(ctx, lis, time.Second)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ctx, lis, time.Second) }()
 		if err := engine.Run(ctx); err != nil {
 			c.t.Errorf("%s: %v", name, err)
+		}
+		if err := <-served; err != nil {
+			c.t.Errorf("%s: gRPC server: %v", name, err)
 		}
 	}()
 	c.t.Cleanup(n.stop)

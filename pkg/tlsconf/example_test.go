@@ -49,8 +49,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	go gs.Serve(lis)
-	defer gs.Stop()
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	defer func() {
+		gs.Stop()
+		if err := <-served; err != nil {
+			fmt.Println("serve:", err)
+		}
+	}()
 
 	// Clients, each with its own certificate.
 	for _, name := range []string{"admin", "receiver-1"} {
