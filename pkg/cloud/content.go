@@ -83,9 +83,12 @@ func seed32(s uint64) [32]byte {
 }
 
 // Digests returns the SHA-256 of every regular file under dir, by slash
-// path, skipping nackcast's state directory.
+// path, skipping nackcast's state directory. dir itself may be a symlink.
 func Digests(dir string) (map[string]string, error) {
 	out := map[string]string{}
+	if root, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = root
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

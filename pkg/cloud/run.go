@@ -18,8 +18,10 @@ type Distribution struct {
 	Receivers int
 	// Loss is the fraction of datagrams each receiver drops (test hook).
 	Loss float64
-	// Backup starts a backup sender too, on the same origin and group.
-	Backup bool
+	// Backup starts a backup sender too, on the same group, over
+	// BackupOrigin (default: Origin).
+	Backup       bool
+	BackupOrigin string
 	// SenderArgs, BackupArgs and ReceiverArgs are extra flags.
 	SenderArgs   []string
 	BackupArgs   []string
@@ -59,7 +61,11 @@ func (c *Cloud) Distribute(ctx context.Context, d Distribution) (*Run, error) {
 		return err
 	}
 	if d.Backup {
-		run.Backup, err = c.Start("backup", "backup", append([]string{"-origin", d.Origin, "-channels", d.Channel, "-primary", addr}, d.BackupArgs...)...)
+		origin := d.BackupOrigin
+		if origin == "" {
+			origin = d.Origin
+		}
+		run.Backup, err = c.Start("backup", "backup", append([]string{"-origin", origin, "-channels", d.Channel, "-primary", addr}, d.BackupArgs...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +176,7 @@ func (r *Run) Verify() error {
 		return err
 	}
 	for _, p := range r.Receivers {
-		got, err := Digests(filepath.Join(r.dir, p.Name, r.spec.Channel))
+		got, err := Digests(filepath.Join(r.DataDir(p), r.spec.Channel))
 		if err != nil {
 			return err
 		}
@@ -180,6 +186,9 @@ func (r *Run) Verify() error {
 	}
 	return nil
 }
+
+// DataDir returns the data directory of receiver p of the run.
+func (r *Run) DataDir(p *Proc) string { return filepath.Join(r.dir, p.Name) }
 
 // CompletionTime returns how long a receiver took from its first manifest
 // to holding the whole channel.

@@ -312,3 +312,37 @@ func FuzzValidatePath(f *testing.F) {
 		}
 	})
 }
+
+// TestScanSymlinkedChannelDir: a channel directory replaced by a symlink
+// to it (a volume mounted elsewhere) is scanned through the link, not seen
+// as empty (issue 12, failure 4); links inside it stay skipped.
+func TestScanSymlinkedChannelDir(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	writeFile(t, filepath.Join(real, "a.txt"), "alpha")
+	writeFile(t, filepath.Join(real, "sub/b.bin"), "beta")
+	if err := os.Symlink("a.txt", filepath.Join(real, "inner-link")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "c")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewScanner(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Scan(context.Background(), link, "c", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Manifest.Objects); n != 2 {
+		t.Errorf("%d objects through the symlinked channel directory, want 2", n)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Path != "inner-link" {
+		t.Errorf("skipped = %+v, want the inner link", res.Skipped)
+	}
+	if _, err := s.Scan(context.Background(), filepath.Join(base, "missing"), "c", time.Now()); err == nil {
+		t.Error("a missing channel directory scanned without error")
+	}
+}

@@ -83,6 +83,13 @@ func (s *Scanner) Scan(ctx context.Context, dir, channel string, now time.Time) 
 	if err := ValidateChannelName(channel); err != nil {
 		return nil, err
 	}
+	// The channel directory itself may be a symlink (a volume mounted
+	// elsewhere): walk what it points to. Links below it stay skipped.
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("scan channel %q in %s: %w", channel, dir, err)
+	}
+	dir = root
 	res := &ScanResult{Files: make(map[string]FileIdentity)}
 	var objs []Object
 	seen := make(map[string]bool)
@@ -91,7 +98,7 @@ func (s *Scanner) Scan(ctx context.Context, dir, channel string, now time.Time) 
 	skip := func(rel string, err error) {
 		res.Skipped = append(res.Skipped, Skipped{rel, err.Error()})
 	}
-	err := filepath.WalkDir(dir, func(full string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(full string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

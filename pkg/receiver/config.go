@@ -66,6 +66,9 @@ type Config struct {
 	// ManifestRefresh is how often the manifest is fetched again even
 	// when no ANNOUNCE asks for it.
 	ManifestRefresh time.Duration
+	// Adopt limits what a fetched manifest may remove without an
+	// operator's confirmation (guarantee S2).
+	Adopt repair.AdoptPolicy
 	// StuckAfter raises an alert when an incomplete channel makes no
 	// progress for this long.
 	StuckAfter time.Duration
@@ -98,6 +101,7 @@ func DefaultConfig() Config {
 		Pullers:            2,
 		StuckAfter:         2 * time.Minute,
 		ManifestRefresh:    30 * time.Second,
+		Adopt:              repair.DefaultAdoptPolicy(),
 	}
 }
 
@@ -141,6 +145,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("checkpoint %v, disk-scan %v: intervals must be positive", c.CheckpointInterval, c.DiskScanInterval))
 	}
 	if err := c.Packet.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Adopt.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MinFreeBytes < 0 {

@@ -149,7 +149,7 @@ func (r *Receiver) handlePacket(b []byte, run *chunkRun) {
 			return
 		}
 		r.advanceHorizon(h.Epoch, a.Seq)
-		if ch.m == nil || a.ManifestVersion != ch.m.Version {
+		if (ch.m == nil || a.ManifestVersion != ch.m.Version) && (ch.held == nil || ch.held.m.Version != a.ManifestVersion) {
 			if !ch.refetch || ch.announced != a.ManifestVersion {
 				ch.refetch = true
 				ch.announced = a.ManifestVersion

@@ -192,6 +192,9 @@ func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
 	}
 	r.mu.Lock()
 	acts := ch.core.OnReply(r.now(), reqs, reply, version)
+	if acts.RefetchManifest && ch.held != nil && ch.held.m.Version == reply.ManifestVersion {
+		acts.RefetchManifest = false // already fetched and held back
+	}
 	if acts.RefetchManifest {
 		ch.refetch = true
 	}
@@ -294,7 +297,7 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	if err == nil && r.manifestPub != nil {
 		err = manifest.Verify(m, resp.GetManifest().GetSignature(), r.manifestPub)
 		r.mu.Lock()
-		if cur := ch.m; err == nil && cur != nil && cur.Version != m.Version && m.GeneratedAt.Before(cur.GeneratedAt) {
+		if cur := ch.m; err == nil && cur != nil && servesAsActive(resp.GetState()) && cur.Version != m.Version && m.GeneratedAt.Before(cur.GeneratedAt) {
 			err = fmt.Errorf("signed manifest %016x of %v is older than the installed %016x of %v (rollback): %w",
 				m.Version, m.GeneratedAt, cur.Version, cur.GeneratedAt, manifest.ErrSignature)
 		}
@@ -305,21 +308,46 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		r.manifestAlert(ch.name, err)
 		return err
 	}
+	src := repair.Source{Sender: resp.GetSenderId(), Active: servesAsActive(resp.GetState())}
 	r.mu.Lock()
+	d := r.cfg.Adopt.Adopt(repair.Held{Manifest: ch.m, Sender: ch.from}, m, src, ch.confirmed)
 	same := ch.m != nil && ch.m.Version == m.Version
-	if same {
+	if d.Adoption != repair.Install {
 		ch.refetch = false
 	}
 	r.mu.Unlock()
-	if same {
+	switch d.Adoption {
+	case repair.Ignore:
+		if !same {
+			r.nackLog.Info("manifest not adopted", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "sender", src.Sender, "reason", d.Reason)
+		}
+		return nil
+	case repair.HoldBack:
+		r.holdBack(ch, m, resp.GetManifest(), src, d)
 		return nil
 	}
-	if err := r.store.SaveManifest(resp.GetManifest()); err != nil {
+	r.adopt(ch, m, resp.GetManifest(), src.Sender, d)
+	return nil
+}
+
+// servesAsActive reports whether a sender in state st speaks for the
+// cloud: an active sender, or one too old to report its state.
+func servesAsActive(st pb.SenderState) bool {
+	return st == pb.SenderState_SENDER_STATE_ACTIVE || st == pb.SenderState_SENDER_STATE_UNSPECIFIED
+}
+
+// adopt persists and installs manifest m (wire form p) served by sender.
+func (r *Receiver) adopt(ch *chanState, m *manifest.Manifest, p *pb.Manifest, sender string, d repair.AdoptDecision) {
+	if err := r.store.SaveManifest(p); err != nil {
 		r.nackLog.Warn("cannot persist manifest", "channel", ch.name, "error", err)
 	}
+	r.mu.Lock()
+	ch.from = sender
+	ch.held = nil
+	r.mu.Unlock()
 	r.install(ch, m)
-	r.nackLog.Info("manifest installed", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "objects", len(m.Objects), "bytes", m.TotalBytes())
-	return nil
+	r.nackLog.Info("manifest installed", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "objects", len(m.Objects), "bytes", m.TotalBytes(),
+		"sender", sender, "removed", d.Removed, "reason", d.Reason)
 }
 
 func (r *Receiver) pullLoop(ctx context.Context) {

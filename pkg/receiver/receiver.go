@@ -107,6 +107,14 @@ type chanState struct {
 	refetch   bool
 	fetchedAt time.Time // last manifest fetch that got an answer
 	announced uint64    // last manifest version announced on the wire
+	// from is the sender that served the installed manifest ("" when it
+	// was loaded from disk).
+	from string
+	// held is a manifest from the active sender held back because it
+	// would remove too much (repair.HoldBack); confirmed is the version
+	// an operator confirmed with ConfirmManifest.
+	held      *heldManifest
+	confirmed uint64
 	firstAt   time.Time
 	doneAt    time.Time
 	// progressHave and progressAt track progress for the stuck alert.

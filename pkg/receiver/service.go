@@ -74,6 +74,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 			continue
 		}
 		cs.ManifestVersion = ch.m.Version
+		cs.HeldManifest = heldStatus(ch)
 		cs.ObjectsTotal = uint32(len(ch.m.Objects))
 		cs.BytesTotal = ch.m.TotalBytes()
 		for _, obj := range ch.m.Objects {
@@ -146,6 +147,20 @@ func (v *Service) VerifyChannel(ctx context.Context, req *pb.VerifyChannelReques
 		Failed:         res.Failed,
 		Elapsed:        durationpb.New(res.Elapsed),
 	}, nil
+}
+
+// ConfirmManifest installs a held-back manifest (Receiver.ConfirmManifest).
+func (v *Service) ConfirmManifest(_ context.Context, req *pb.ConfirmManifestRequest) (*pb.ConfirmManifestResponse, error) {
+	n, err := v.r.ConfirmManifest(req.GetChannel(), req.GetManifestVersion())
+	switch {
+	case errors.Is(err, ErrNoChannel):
+		return nil, status.Errorf(codes.NotFound, "%v", err)
+	case errors.Is(err, ErrNotHeld):
+		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
+	case err != nil:
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	return &pb.ConfirmManifestResponse{ObjectsRemoved: uint32(n)}, nil
 }
 
 // GetStatus returns a status snapshot.

@@ -64,6 +64,11 @@ type Config struct {
 	// datagrams dropped by their full socket buffers, and raises it back
 	// when they stop (only with a Rate).
 	AdaptiveRate bool
+	// AllowEmptyScan lets an origin scan that finds no object replace a
+	// channel's non-empty manifest. Off by default: a scan that sees
+	// nothing (an unmounted or replaced directory) would otherwise tell
+	// every receiver to delete the channel.
+	AllowEmptyScan bool
 	// RescanInterval is how often the origin is rescanned for new, changed
 	// and removed files.
 	RescanInterval time.Duration

@@ -36,6 +36,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(app.NewByteSize(&c.Rate), "rate", "multicast pacing rate in bytes/s shared by all jobs, e.g. 100M; 0 = unpaced")
 	fs.BoolVar(&c.AdaptiveRate, "adaptive-rate", c.AdaptiveRate, "lower the rate while receivers report socket buffer overruns (the -rate is the ceiling)")
 	fs.DurationVar(&c.RescanInterval, "rescan", c.RescanInterval, "how often the origin is rescanned")
+	fs.BoolVar(&c.AllowEmptyScan, "allow-empty-scan", c.AllowEmptyScan, "let an origin scan that finds no object empty a channel that had objects (off: the previous manifest is kept and an alert raised)")
 	fs.DurationVar(&c.AnnounceInterval, "announce", c.AnnounceInterval, "how often manifests are announced on the group")
 	fs.IntVar(&c.EndRepeats, "end-repeats", c.EndRepeats, "times each END packet is sent")
 	if c.Role == Backup {

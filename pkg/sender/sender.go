@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nackcast/nackcast/pkg/alerts"
 	"github.com/nackcast/nackcast/pkg/failover"
@@ -116,6 +117,11 @@ type Sender struct {
 	passesDirty bool
 
 	scanMu sync.Mutex // one scan at a time
+	// skipped counts, per channel, the origin entries the last scan
+	// skipped; emptyAlerted is when an empty scan of a channel was last
+	// alerted. Both under mu.
+	skipped      map[string]int
+	emptyAlerted map[string]time.Time
 
 	wake     chan struct{} // transmitter: new work
 	rescan   chan struct{} // scanner: rescan now
@@ -139,19 +145,21 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		return nil, err
 	}
 	s := &Sender{
-		cfg:      cfg,
-		log:      log,
-		txLog:    log.Named("tx"),
-		foLog:    log.Named("failover"),
-		now:      time.Now,
-		scanner:  scanner,
-		channels: make(map[string]*channel),
-		byID:     make(map[uint32]*channel),
-		state:    pb.SenderState_SENDER_STATE_STARTING,
-		wake:     make(chan struct{}, 1),
-		rescan:   make(chan struct{}, 1),
-		announce: make(chan struct{}, 1),
-		readyCh:  make(chan struct{}),
+		cfg:          cfg,
+		log:          log,
+		txLog:        log.Named("tx"),
+		foLog:        log.Named("failover"),
+		now:          time.Now,
+		scanner:      scanner,
+		channels:     make(map[string]*channel),
+		byID:         make(map[uint32]*channel),
+		skipped:      make(map[string]int),
+		emptyAlerted: make(map[string]time.Time),
+		state:        pb.SenderState_SENDER_STATE_STARTING,
+		wake:         make(chan struct{}, 1),
+		rescan:       make(chan struct{}, 1),
+		announce:     make(chan struct{}, 1),
+		readyCh:      make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -192,6 +200,18 @@ func (s *Sender) signedProto(m *manifest.Manifest) *pb.Manifest {
 		p.Signature = manifest.Sign(m, s.manifestKey)
 	}
 	return p
+}
+
+// identify tells a manifest's reader which sender serves it and whether
+// that sender is the cloud's active one: receivers delete content only on
+// an active sender's manifest.
+func (s *Sender) identify(resp *pb.GetManifestResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp.Role = roleProto(s.cfg.Role)
+	resp.State = s.state
+	resp.Epoch = s.epoch
+	resp.SenderId = s.cfg.ID
 }
 
 // Stats returns the sender's counters.
@@ -306,7 +326,11 @@ func (s *Sender) channelNames() ([]string, error) {
 	var names []string
 	seen := map[uint32]string{}
 	for _, e := range entries {
-		if !e.IsDir() || manifest.ValidateChannelName(e.Name()) != nil {
+		if manifest.ValidateChannelName(e.Name()) != nil {
+			continue
+		}
+		// A channel directory may be a symlink to one.
+		if fi, err := os.Stat(filepath.Join(s.cfg.OriginDir, e.Name())); err != nil || !fi.IsDir() {
 			continue
 		}
 		id := manifest.ChannelID(e.Name())
@@ -362,11 +386,61 @@ func (s *Sender) scanChannel(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	for _, sk := range res.Skipped {
-		s.log.Debug("origin file skipped", "channel", name, "path", sk.Path, "reason", sk.Reason)
+	s.reportSkipped(name, res.Skipped)
+	if !s.cfg.AllowEmptyScan && len(res.Manifest.Objects) == 0 {
+		s.mu.Lock()
+		cur := s.channels[name]
+		s.mu.Unlock()
+		if cur != nil && len(cur.m.Objects) > 0 {
+			s.emptyScan(name, dir, len(cur.m.Objects), len(res.Skipped))
+			return nil
+		}
 	}
 	s.apply(name, dir, res)
 	return nil
+}
+
+// reportSkipped logs the origin entries a scan could not make objects of:
+// a WARN line whenever their number changes (with a few of them), each at
+// DEBUG.
+func (s *Sender) reportSkipped(name string, skipped []manifest.Skipped) {
+	for _, sk := range skipped {
+		s.log.Debug("origin file skipped", "channel", name, "path", sk.Path, "reason", sk.Reason)
+	}
+	s.mu.Lock()
+	changed := s.skipped[name] != len(skipped)
+	s.skipped[name] = len(skipped)
+	s.mu.Unlock()
+	if changed && len(skipped) > 0 {
+		var some []string
+		for _, sk := range skipped[:min(len(skipped), 5)] {
+			some = append(some, sk.Path+": "+sk.Reason)
+		}
+		s.log.Warn("origin entries skipped: not distributed", "channel", name, "count", len(skipped), "some", some)
+	}
+}
+
+// emptyScan keeps a channel's manifest when a scan of its directory found
+// nothing where there were objects: the directory is more likely unmounted
+// or replaced than emptied on purpose (-allow-empty-scan says otherwise).
+func (s *Sender) emptyScan(name, dir string, had, skipped int) {
+	msg := fmt.Sprintf("origin scan of channel %q in %s found no object where the manifest has %d (%d entries skipped): keeping the manifest; "+
+		"check the directory, or run with -allow-empty-scan to empty channels by scan", name, dir, had, skipped)
+	s.log.Error("origin scan found an empty channel; keeping its manifest", "channel", name, "dir", dir, "objects", had, "skipped", skipped)
+	s.mu.Lock()
+	last := s.emptyAlerted[name]
+	now := s.now()
+	if now.Sub(last) >= time.Minute || now.Before(last) {
+		s.emptyAlerted[name] = now
+		s.alerts.Raise(&pb.Alert{
+			Time:    timestamppb.New(now),
+			Kind:    pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH,
+			Source:  s.cfg.ID,
+			Channel: name,
+			Message: msg,
+		})
+	}
+	s.mu.Unlock()
 }
 
 func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {

@@ -284,7 +284,9 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.GetManifestResponse{Manifest: ch.proto}, nil
+	resp := &pb.GetManifestResponse{Manifest: ch.proto}
+	v.s.identify(resp)
+	return resp, nil
 }
 
 // ListChannels lists the sender's channels.

@@ -80,6 +80,109 @@ func (ObjectState) EnumDescriptor() ([]byte, []int) {
 	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
 }
 
+// ConfirmManifestRequest names the held-back manifest to install.
+type ConfirmManifestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel.
+	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Version of the held-back manifest, as shown in the channel's status;
+	// another version is refused, so that a confirmation never applies to a
+	// manifest the operator did not see.
+	ManifestVersion uint64 `protobuf:"fixed64,2,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ConfirmManifestRequest) Reset() {
+	*x = ConfirmManifestRequest{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmManifestRequest) ProtoMessage() {}
+
+func (x *ConfirmManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmManifestRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmManifestRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ConfirmManifestRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ConfirmManifestRequest) GetManifestVersion() uint64 {
+	if x != nil {
+		return x.ManifestVersion
+	}
+	return 0
+}
+
+// ConfirmManifestResponse reports what the confirmation did.
+type ConfirmManifestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Objects the installed manifest removed from the channel.
+	ObjectsRemoved uint32 `protobuf:"varint,1,opt,name=objects_removed,json=objectsRemoved,proto3" json:"objects_removed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ConfirmManifestResponse) Reset() {
+	*x = ConfirmManifestResponse{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmManifestResponse) ProtoMessage() {}
+
+func (x *ConfirmManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmManifestResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmManifestResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConfirmManifestResponse) GetObjectsRemoved() uint32 {
+	if x != nil {
+		return x.ObjectsRemoved
+	}
+	return 0
+}
+
 // VerifyChannelRequest names the channel to scrub.
 type VerifyChannelRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -91,7 +194,7 @@ type VerifyChannelRequest struct {
 
 func (x *VerifyChannelRequest) Reset() {
 	*x = VerifyChannelRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +206,7 @@ func (x *VerifyChannelRequest) String() string {
 func (*VerifyChannelRequest) ProtoMessage() {}
 
 func (x *VerifyChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +219,7 @@ func (x *VerifyChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChannelRequest.ProtoReflect.Descriptor instead.
 func (*VerifyChannelRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *VerifyChannelRequest) GetChannel() string {
@@ -144,7 +247,7 @@ type VerifyChannelResponse struct {
 
 func (x *VerifyChannelResponse) Reset() {
 	*x = VerifyChannelResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +259,7 @@ func (x *VerifyChannelResponse) String() string {
 func (*VerifyChannelResponse) ProtoMessage() {}
 
 func (x *VerifyChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +272,7 @@ func (x *VerifyChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChannelResponse.ProtoReflect.Descriptor instead.
 func (*VerifyChannelResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *VerifyChannelResponse) GetObjectsChecked() uint32 {
@@ -209,7 +312,7 @@ type ReceiverServiceWatchAlertsRequest struct {
 
 func (x *ReceiverServiceWatchAlertsRequest) Reset() {
 	*x = ReceiverServiceWatchAlertsRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +324,7 @@ func (x *ReceiverServiceWatchAlertsRequest) String() string {
 func (*ReceiverServiceWatchAlertsRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +337,7 @@ func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
 }
 
 // ReceiverServiceWatchAlertsResponse carries one alert.
@@ -248,7 +351,7 @@ type ReceiverServiceWatchAlertsResponse struct {
 
 func (x *ReceiverServiceWatchAlertsResponse) Reset() {
 	*x = ReceiverServiceWatchAlertsResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -260,7 +363,7 @@ func (x *ReceiverServiceWatchAlertsResponse) String() string {
 func (*ReceiverServiceWatchAlertsResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -273,7 +376,7 @@ func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReceiverServiceWatchAlertsResponse) GetAlert() *Alert {
@@ -294,7 +397,7 @@ type ReceiverServiceGetStatusRequest struct {
 
 func (x *ReceiverServiceGetStatusRequest) Reset() {
 	*x = ReceiverServiceGetStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +409,7 @@ func (x *ReceiverServiceGetStatusRequest) String() string {
 func (*ReceiverServiceGetStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +422,7 @@ func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReceiverServiceGetStatusRequest) GetIncludeObjects() bool {
@@ -340,7 +443,7 @@ type ReceiverServiceGetStatusResponse struct {
 
 func (x *ReceiverServiceGetStatusResponse) Reset() {
 	*x = ReceiverServiceGetStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +455,7 @@ func (x *ReceiverServiceGetStatusResponse) String() string {
 func (*ReceiverServiceGetStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +468,7 @@ func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReceiverServiceGetStatusResponse) GetStatus() *ReceiverStatus {
@@ -388,7 +491,7 @@ type ReceiverServiceWatchStatusRequest struct {
 
 func (x *ReceiverServiceWatchStatusRequest) Reset() {
 	*x = ReceiverServiceWatchStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +503,7 @@ func (x *ReceiverServiceWatchStatusRequest) String() string {
 func (*ReceiverServiceWatchStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +516,7 @@ func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReceiverServiceWatchStatusRequest) GetIncludeObjects() bool {
@@ -441,7 +544,7 @@ type ReceiverServiceWatchStatusResponse struct {
 
 func (x *ReceiverServiceWatchStatusResponse) Reset() {
 	*x = ReceiverServiceWatchStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +556,7 @@ func (x *ReceiverServiceWatchStatusResponse) String() string {
 func (*ReceiverServiceWatchStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +569,7 @@ func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReceiverServiceWatchStatusResponse) GetStatus() *ReceiverStatus {
@@ -509,7 +612,7 @@ type ReceiverStatus struct {
 
 func (x *ReceiverStatus) Reset() {
 	*x = ReceiverStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +624,7 @@ func (x *ReceiverStatus) String() string {
 func (*ReceiverStatus) ProtoMessage() {}
 
 func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +637,7 @@ func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReceiverStatus) GetReceiverId() string {
@@ -639,13 +742,17 @@ type ReceiverChannelStatus struct {
 	Objects []*ReceiverObjectStatus `protobuf:"bytes,10,rep,name=objects,proto3" json:"objects,omitempty"`
 	// Time from the first manifest fetch to completion; unset while incomplete.
 	CompletionTime *durationpb.Duration `protobuf:"bytes,11,opt,name=completion_time,json=completionTime,proto3" json:"completion_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A newer manifest from the active sender that the receiver holds back
+	// because it would remove more of the channel than allowed; unset when
+	// none. Confirm it with ConfirmManifest (nackctl confirm-manifest).
+	HeldManifest  *HeldManifest `protobuf:"bytes,12,opt,name=held_manifest,json=heldManifest,proto3" json:"held_manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReceiverChannelStatus) Reset() {
 	*x = ReceiverChannelStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +764,7 @@ func (x *ReceiverChannelStatus) String() string {
 func (*ReceiverChannelStatus) ProtoMessage() {}
 
 func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +777,7 @@ func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverChannelStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverChannelStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReceiverChannelStatus) GetChannel() string {
@@ -750,6 +857,105 @@ func (x *ReceiverChannelStatus) GetCompletionTime() *durationpb.Duration {
 	return nil
 }
 
+func (x *ReceiverChannelStatus) GetHeldManifest() *HeldManifest {
+	if x != nil {
+		return x.HeldManifest
+	}
+	return nil
+}
+
+// HeldManifest describes a manifest held back for an operator's
+// confirmation.
+type HeldManifest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its version.
+	ManifestVersion uint64 `protobuf:"fixed64,1,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
+	// Objects it lists.
+	ObjectsTotal uint32 `protobuf:"varint,2,opt,name=objects_total,json=objectsTotal,proto3" json:"objects_total,omitempty"`
+	// Objects of the installed manifest it would remove.
+	ObjectsRemoved uint32 `protobuf:"varint,3,opt,name=objects_removed,json=objectsRemoved,proto3" json:"objects_removed,omitempty"`
+	// Bytes of the installed manifest's objects it would remove.
+	BytesRemoved uint64 `protobuf:"varint,4,opt,name=bytes_removed,json=bytesRemoved,proto3" json:"bytes_removed,omitempty"`
+	// The sender that served it.
+	SenderId string `protobuf:"bytes,5,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
+	// When it was first held back.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldManifest) Reset() {
+	*x = HeldManifest{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldManifest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldManifest) ProtoMessage() {}
+
+func (x *HeldManifest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldManifest.ProtoReflect.Descriptor instead.
+func (*HeldManifest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HeldManifest) GetManifestVersion() uint64 {
+	if x != nil {
+		return x.ManifestVersion
+	}
+	return 0
+}
+
+func (x *HeldManifest) GetObjectsTotal() uint32 {
+	if x != nil {
+		return x.ObjectsTotal
+	}
+	return 0
+}
+
+func (x *HeldManifest) GetObjectsRemoved() uint32 {
+	if x != nil {
+		return x.ObjectsRemoved
+	}
+	return 0
+}
+
+func (x *HeldManifest) GetBytesRemoved() uint64 {
+	if x != nil {
+		return x.BytesRemoved
+	}
+	return 0
+}
+
+func (x *HeldManifest) GetSenderId() string {
+	if x != nil {
+		return x.SenderId
+	}
+	return ""
+}
+
+func (x *HeldManifest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 // ReceiverObjectStatus is a receiver's holding of one object.
 type ReceiverObjectStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -771,7 +977,7 @@ type ReceiverObjectStatus struct {
 
 func (x *ReceiverObjectStatus) Reset() {
 	*x = ReceiverObjectStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +989,7 @@ func (x *ReceiverObjectStatus) String() string {
 func (*ReceiverObjectStatus) ProtoMessage() {}
 
 func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1002,7 @@ func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverObjectStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReceiverObjectStatus) GetObjectId() uint64 {
@@ -903,7 +1109,7 @@ type ReceiverCounters struct {
 
 func (x *ReceiverCounters) Reset() {
 	*x = ReceiverCounters{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1121,7 @@ func (x *ReceiverCounters) String() string {
 func (*ReceiverCounters) ProtoMessage() {}
 
 func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1134,7 @@ func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverCounters.ProtoReflect.Descriptor instead.
 func (*ReceiverCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{11}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverCounters) GetPacketsReceived() uint64 {
@@ -1119,7 +1325,7 @@ type EpochStats struct {
 
 func (x *EpochStats) Reset() {
 	*x = EpochStats{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1337,7 @@ func (x *EpochStats) String() string {
 func (*EpochStats) ProtoMessage() {}
 
 func (x *EpochStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1350,7 @@ func (x *EpochStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochStats.ProtoReflect.Descriptor instead.
 func (*EpochStats) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EpochStats) GetEpoch() uint64 {
@@ -1186,7 +1392,12 @@ var File_nackcast_v1_receiver_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\n" +
-	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\"0\n" +
+	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\"]\n" +
+	"\x16ConfirmManifestRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
+	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\"B\n" +
+	"\x17ConfirmManifestResponse\x12'\n" +
+	"\x0fobjects_removed\x18\x01 \x01(\rR\x0eobjectsRemoved\"0\n" +
 	"\x14VerifyChannelRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\"\xb2\x01\n" +
 	"\x15VerifyChannelResponse\x12'\n" +
@@ -1219,7 +1430,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x06alerts\x18\t \x01(\x04R\x06alerts\x127\n" +
 	"\rrecent_alerts\x18\n" +
 	" \x03(\v2\x12.nackcast.v1.AlertR\frecentAlerts\x12\x1b\n" +
-	"\tdisk_full\x18\v \x01(\bR\bdiskFull\"\xdb\x03\n" +
+	"\tdisk_full\x18\v \x01(\bR\bdiskFull\"\x9b\x04\n" +
 	"\x15ReceiverChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\x12#\n" +
@@ -1234,7 +1445,15 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\bcomplete\x18\t \x01(\bR\bcomplete\x12;\n" +
 	"\aobjects\x18\n" +
 	" \x03(\v2!.nackcast.v1.ReceiverObjectStatusR\aobjects\x12B\n" +
-	"\x0fcompletion_time\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0ecompletionTime\"\xc4\x01\n" +
+	"\x0fcompletion_time\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0ecompletionTime\x12>\n" +
+	"\rheld_manifest\x18\f \x01(\v2\x19.nackcast.v1.HeldManifestR\fheldManifest\"\xfb\x01\n" +
+	"\fHeldManifest\x12)\n" +
+	"\x10manifest_version\x18\x01 \x01(\x06R\x0fmanifestVersion\x12#\n" +
+	"\robjects_total\x18\x02 \x01(\rR\fobjectsTotal\x12'\n" +
+	"\x0fobjects_removed\x18\x03 \x01(\rR\x0eobjectsRemoved\x12#\n" +
+	"\rbytes_removed\x18\x04 \x01(\x04R\fbytesRemoved\x12\x1b\n" +
+	"\tsender_id\x18\x05 \x01(\tR\bsenderId\x120\n" +
+	"\x05since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xc4\x01\n" +
 	"\x14ReceiverObjectStatus\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\x06R\bobjectId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
@@ -1282,12 +1501,13 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x18OBJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OBJECT_STATE_COMPLETE\x10\x01\x12\x18\n" +
 	"\x14OBJECT_STATE_PARTIAL\x10\x02\x12\x18\n" +
-	"\x14OBJECT_STATE_MISSING\x10\x032\xb7\x03\n" +
+	"\x14OBJECT_STATE_MISSING\x10\x032\x95\x04\n" +
 	"\x0fReceiverService\x12h\n" +
 	"\tGetStatus\x12,.nackcast.v1.ReceiverServiceGetStatusRequest\x1a-.nackcast.v1.ReceiverServiceGetStatusResponse\x12p\n" +
 	"\vWatchStatus\x12..nackcast.v1.ReceiverServiceWatchStatusRequest\x1a/.nackcast.v1.ReceiverServiceWatchStatusResponse0\x01\x12p\n" +
 	"\vWatchAlerts\x12..nackcast.v1.ReceiverServiceWatchAlertsRequest\x1a/.nackcast.v1.ReceiverServiceWatchAlertsResponse0\x01\x12V\n" +
-	"\rVerifyChannel\x12!.nackcast.v1.VerifyChannelRequest\x1a\".nackcast.v1.VerifyChannelResponseB=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
+	"\rVerifyChannel\x12!.nackcast.v1.VerifyChannelRequest\x1a\".nackcast.v1.VerifyChannelResponse\x12\\\n" +
+	"\x0fConfirmManifest\x12#.nackcast.v1.ConfirmManifestRequest\x1a$.nackcast.v1.ConfirmManifestResponseB=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
 
 var (
 	file_nackcast_v1_receiver_proto_rawDescOnce sync.Once
@@ -1302,55 +1522,62 @@ func file_nackcast_v1_receiver_proto_rawDescGZIP() []byte {
 }
 
 var file_nackcast_v1_receiver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_nackcast_v1_receiver_proto_goTypes = []any{
 	(ObjectState)(0),                           // 0: nackcast.v1.ObjectState
-	(*VerifyChannelRequest)(nil),               // 1: nackcast.v1.VerifyChannelRequest
-	(*VerifyChannelResponse)(nil),              // 2: nackcast.v1.VerifyChannelResponse
-	(*ReceiverServiceWatchAlertsRequest)(nil),  // 3: nackcast.v1.ReceiverServiceWatchAlertsRequest
-	(*ReceiverServiceWatchAlertsResponse)(nil), // 4: nackcast.v1.ReceiverServiceWatchAlertsResponse
-	(*ReceiverServiceGetStatusRequest)(nil),    // 5: nackcast.v1.ReceiverServiceGetStatusRequest
-	(*ReceiverServiceGetStatusResponse)(nil),   // 6: nackcast.v1.ReceiverServiceGetStatusResponse
-	(*ReceiverServiceWatchStatusRequest)(nil),  // 7: nackcast.v1.ReceiverServiceWatchStatusRequest
-	(*ReceiverServiceWatchStatusResponse)(nil), // 8: nackcast.v1.ReceiverServiceWatchStatusResponse
-	(*ReceiverStatus)(nil),                     // 9: nackcast.v1.ReceiverStatus
-	(*ReceiverChannelStatus)(nil),              // 10: nackcast.v1.ReceiverChannelStatus
-	(*ReceiverObjectStatus)(nil),               // 11: nackcast.v1.ReceiverObjectStatus
-	(*ReceiverCounters)(nil),                   // 12: nackcast.v1.ReceiverCounters
-	(*EpochStats)(nil),                         // 13: nackcast.v1.EpochStats
-	(*durationpb.Duration)(nil),                // 14: google.protobuf.Duration
-	(*Alert)(nil),                              // 15: nackcast.v1.Alert
-	(*timestamppb.Timestamp)(nil),              // 16: google.protobuf.Timestamp
+	(*ConfirmManifestRequest)(nil),             // 1: nackcast.v1.ConfirmManifestRequest
+	(*ConfirmManifestResponse)(nil),            // 2: nackcast.v1.ConfirmManifestResponse
+	(*VerifyChannelRequest)(nil),               // 3: nackcast.v1.VerifyChannelRequest
+	(*VerifyChannelResponse)(nil),              // 4: nackcast.v1.VerifyChannelResponse
+	(*ReceiverServiceWatchAlertsRequest)(nil),  // 5: nackcast.v1.ReceiverServiceWatchAlertsRequest
+	(*ReceiverServiceWatchAlertsResponse)(nil), // 6: nackcast.v1.ReceiverServiceWatchAlertsResponse
+	(*ReceiverServiceGetStatusRequest)(nil),    // 7: nackcast.v1.ReceiverServiceGetStatusRequest
+	(*ReceiverServiceGetStatusResponse)(nil),   // 8: nackcast.v1.ReceiverServiceGetStatusResponse
+	(*ReceiverServiceWatchStatusRequest)(nil),  // 9: nackcast.v1.ReceiverServiceWatchStatusRequest
+	(*ReceiverServiceWatchStatusResponse)(nil), // 10: nackcast.v1.ReceiverServiceWatchStatusResponse
+	(*ReceiverStatus)(nil),                     // 11: nackcast.v1.ReceiverStatus
+	(*ReceiverChannelStatus)(nil),              // 12: nackcast.v1.ReceiverChannelStatus
+	(*HeldManifest)(nil),                       // 13: nackcast.v1.HeldManifest
+	(*ReceiverObjectStatus)(nil),               // 14: nackcast.v1.ReceiverObjectStatus
+	(*ReceiverCounters)(nil),                   // 15: nackcast.v1.ReceiverCounters
+	(*EpochStats)(nil),                         // 16: nackcast.v1.EpochStats
+	(*durationpb.Duration)(nil),                // 17: google.protobuf.Duration
+	(*Alert)(nil),                              // 18: nackcast.v1.Alert
+	(*timestamppb.Timestamp)(nil),              // 19: google.protobuf.Timestamp
 }
 var file_nackcast_v1_receiver_proto_depIdxs = []int32{
-	14, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
-	15, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	9,  // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	14, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	9,  // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	10, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
-	12, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
-	16, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
-	13, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
-	15, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	11, // 10: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
-	14, // 11: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
-	0,  // 12: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
-	16, // 13: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
-	16, // 14: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
-	5,  // 15: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
-	7,  // 16: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
-	3,  // 17: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
-	1,  // 18: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
-	6,  // 19: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
-	8,  // 20: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
-	4,  // 21: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
-	2,  // 22: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	17, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
+	18, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	11, // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	17, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	11, // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	12, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
+	15, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
+	19, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
+	16, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
+	18, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	14, // 10: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
+	17, // 11: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
+	13, // 12: nackcast.v1.ReceiverChannelStatus.held_manifest:type_name -> nackcast.v1.HeldManifest
+	19, // 13: nackcast.v1.HeldManifest.since:type_name -> google.protobuf.Timestamp
+	0,  // 14: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
+	19, // 15: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
+	19, // 16: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
+	7,  // 17: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
+	9,  // 18: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
+	5,  // 19: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
+	3,  // 20: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
+	1,  // 21: nackcast.v1.ReceiverService.ConfirmManifest:input_type -> nackcast.v1.ConfirmManifestRequest
+	8,  // 22: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
+	10, // 23: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
+	6,  // 24: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
+	4,  // 25: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
+	2,  // 26: nackcast.v1.ReceiverService.ConfirmManifest:output_type -> nackcast.v1.ConfirmManifestResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_receiver_proto_init() }
@@ -1365,7 +1592,7 @@ func file_nackcast_v1_receiver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_receiver_proto_rawDesc), len(file_nackcast_v1_receiver_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

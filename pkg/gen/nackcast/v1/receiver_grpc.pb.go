@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReceiverService_GetStatus_FullMethodName     = "/nackcast.v1.ReceiverService/GetStatus"
-	ReceiverService_WatchStatus_FullMethodName   = "/nackcast.v1.ReceiverService/WatchStatus"
-	ReceiverService_WatchAlerts_FullMethodName   = "/nackcast.v1.ReceiverService/WatchAlerts"
-	ReceiverService_VerifyChannel_FullMethodName = "/nackcast.v1.ReceiverService/VerifyChannel"
+	ReceiverService_GetStatus_FullMethodName       = "/nackcast.v1.ReceiverService/GetStatus"
+	ReceiverService_WatchStatus_FullMethodName     = "/nackcast.v1.ReceiverService/WatchStatus"
+	ReceiverService_WatchAlerts_FullMethodName     = "/nackcast.v1.ReceiverService/WatchAlerts"
+	ReceiverService_VerifyChannel_FullMethodName   = "/nackcast.v1.ReceiverService/VerifyChannel"
+	ReceiverService_ConfirmManifest_FullMethodName = "/nackcast.v1.ReceiverService/ConfirmManifest"
 )
 
 // ReceiverServiceClient is the client API for ReceiverService service.
@@ -44,6 +45,11 @@ type ReceiverServiceClient interface {
 	// checks its SHA-256 against the manifest, whatever the file's metadata
 	// says, and fetches again every object that fails.
 	VerifyChannel(ctx context.Context, in *VerifyChannelRequest, opts ...grpc.CallOption) (*VerifyChannelResponse, error)
+	// ConfirmManifest lets an operator confirm a manifest the receiver holds
+	// back because it would remove more of the channel than the receiver's
+	// -max-removal share allows: the receiver then installs it, removing what
+	// it omits.
+	ConfirmManifest(ctx context.Context, in *ConfirmManifestRequest, opts ...grpc.CallOption) (*ConfirmManifestResponse, error)
 }
 
 type receiverServiceClient struct {
@@ -112,6 +118,16 @@ func (c *receiverServiceClient) VerifyChannel(ctx context.Context, in *VerifyCha
 	return out, nil
 }
 
+func (c *receiverServiceClient) ConfirmManifest(ctx context.Context, in *ConfirmManifestRequest, opts ...grpc.CallOption) (*ConfirmManifestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmManifestResponse)
+	err := c.cc.Invoke(ctx, ReceiverService_ConfirmManifest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReceiverServiceServer is the server API for ReceiverService service.
 // All implementations must embed UnimplementedReceiverServiceServer
 // for forward compatibility.
@@ -131,6 +147,11 @@ type ReceiverServiceServer interface {
 	// checks its SHA-256 against the manifest, whatever the file's metadata
 	// says, and fetches again every object that fails.
 	VerifyChannel(context.Context, *VerifyChannelRequest) (*VerifyChannelResponse, error)
+	// ConfirmManifest lets an operator confirm a manifest the receiver holds
+	// back because it would remove more of the channel than the receiver's
+	// -max-removal share allows: the receiver then installs it, removing what
+	// it omits.
+	ConfirmManifest(context.Context, *ConfirmManifestRequest) (*ConfirmManifestResponse, error)
 	mustEmbedUnimplementedReceiverServiceServer()
 }
 
@@ -152,6 +173,9 @@ func (UnimplementedReceiverServiceServer) WatchAlerts(*ReceiverServiceWatchAlert
 }
 func (UnimplementedReceiverServiceServer) VerifyChannel(context.Context, *VerifyChannelRequest) (*VerifyChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyChannel not implemented")
+}
+func (UnimplementedReceiverServiceServer) ConfirmManifest(context.Context, *ConfirmManifestRequest) (*ConfirmManifestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmManifest not implemented")
 }
 func (UnimplementedReceiverServiceServer) mustEmbedUnimplementedReceiverServiceServer() {}
 func (UnimplementedReceiverServiceServer) testEmbeddedByValue()                         {}
@@ -232,6 +256,24 @@ func _ReceiverService_VerifyChannel_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReceiverService_ConfirmManifest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmManifestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReceiverServiceServer).ConfirmManifest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReceiverService_ConfirmManifest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReceiverServiceServer).ConfirmManifest(ctx, req.(*ConfirmManifestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReceiverService_ServiceDesc is the grpc.ServiceDesc for ReceiverService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -246,6 +288,10 @@ var ReceiverService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyChannel",
 			Handler:    _ReceiverService_VerifyChannel_Handler,
+		},
+		{
+			MethodName: "ConfirmManifest",
+			Handler:    _ReceiverService_ConfirmManifest_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

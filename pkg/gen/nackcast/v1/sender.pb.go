@@ -1028,7 +1028,17 @@ func (x *GetManifestRequest) GetChannel() string {
 type GetManifestResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The current manifest.
-	Manifest      *Manifest `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Manifest *Manifest `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// Role of the answering sender.
+	Role SenderRole `protobuf:"varint,2,opt,name=role,proto3,enum=nackcast.v1.SenderRole" json:"role,omitempty"`
+	// State of the answering sender. Receivers delete or replace content only
+	// on a manifest from the cloud's active sender: a standing-by backup's
+	// manifest is not authoritative (its origin may lag the primary's).
+	State SenderState `protobuf:"varint,3,opt,name=state,proto3,enum=nackcast.v1.SenderState" json:"state,omitempty"`
+	// Epoch of the answering sender.
+	Epoch uint64 `protobuf:"fixed64,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Identifier of the answering sender.
+	SenderId      string `protobuf:"bytes,5,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1068,6 +1078,34 @@ func (x *GetManifestResponse) GetManifest() *Manifest {
 		return x.Manifest
 	}
 	return nil
+}
+
+func (x *GetManifestResponse) GetRole() SenderRole {
+	if x != nil {
+		return x.Role
+	}
+	return SenderRole_SENDER_ROLE_UNSPECIFIED
+}
+
+func (x *GetManifestResponse) GetState() SenderState {
+	if x != nil {
+		return x.State
+	}
+	return SenderState_SENDER_STATE_UNSPECIFIED
+}
+
+func (x *GetManifestResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *GetManifestResponse) GetSenderId() string {
+	if x != nil {
+		return x.SenderId
+	}
+	return ""
 }
 
 // ListChannelsRequest has no fields.
@@ -2330,9 +2368,13 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\".\n" +
 	"\x12GetManifestRequest\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\"H\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\"\xd8\x01\n" +
 	"\x13GetManifestResponse\x121\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x15.nackcast.v1.ManifestR\bmanifest\"\x15\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x15.nackcast.v1.ManifestR\bmanifest\x12+\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x17.nackcast.v1.SenderRoleR\x04role\x12.\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x18.nackcast.v1.SenderStateR\x05state\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x06R\x05epoch\x12\x1b\n" +
+	"\tsender_id\x18\x05 \x01(\tR\bsenderId\"\x15\n" +
 	"\x13ListChannelsRequest\"O\n" +
 	"\x14ListChannelsResponse\x127\n" +
 	"\bchannels\x18\x01 \x03(\v2\x1b.nackcast.v1.ChannelSummaryR\bchannels\"\xb8\x01\n" +
@@ -2525,47 +2567,49 @@ var file_nackcast_v1_sender_proto_depIdxs = []int32{
 	34, // 9: nackcast.v1.WatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
 	33, // 10: nackcast.v1.PullRequest.ranges:type_name -> nackcast.v1.ChunkRange
 	35, // 11: nackcast.v1.GetManifestResponse.manifest:type_name -> nackcast.v1.Manifest
-	18, // 12: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
-	23, // 13: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
-	32, // 14: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	23, // 15: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
-	1,  // 16: nackcast.v1.SenderStatus.role:type_name -> nackcast.v1.SenderRole
-	2,  // 17: nackcast.v1.SenderStatus.state:type_name -> nackcast.v1.SenderState
-	36, // 18: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
-	24, // 19: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
-	32, // 20: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
-	26, // 21: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
-	34, // 22: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	36, // 23: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
-	25, // 24: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
-	3,  // 25: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
-	28, // 26: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
-	37, // 27: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
-	4,  // 28: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
-	12, // 29: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
-	14, // 30: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
-	16, // 31: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
-	19, // 32: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
-	21, // 33: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
-	8,  // 34: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
-	10, // 35: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
-	27, // 36: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
-	30, // 37: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
-	7,  // 38: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
-	13, // 39: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
-	15, // 40: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
-	17, // 41: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
-	20, // 42: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
-	22, // 43: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
-	9,  // 44: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
-	11, // 45: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
-	29, // 46: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
-	31, // 47: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
-	38, // [38:48] is the sub-list for method output_type
-	28, // [28:38] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	1,  // 12: nackcast.v1.GetManifestResponse.role:type_name -> nackcast.v1.SenderRole
+	2,  // 13: nackcast.v1.GetManifestResponse.state:type_name -> nackcast.v1.SenderState
+	18, // 14: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
+	23, // 15: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	32, // 16: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	23, // 17: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	1,  // 18: nackcast.v1.SenderStatus.role:type_name -> nackcast.v1.SenderRole
+	2,  // 19: nackcast.v1.SenderStatus.state:type_name -> nackcast.v1.SenderState
+	36, // 20: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
+	24, // 21: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
+	32, // 22: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
+	26, // 23: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
+	34, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	36, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
+	25, // 26: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
+	3,  // 27: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
+	28, // 28: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
+	37, // 29: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
+	4,  // 30: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
+	12, // 31: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
+	14, // 32: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
+	16, // 33: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
+	19, // 34: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
+	21, // 35: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
+	8,  // 36: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
+	10, // 37: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
+	27, // 38: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
+	30, // 39: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
+	7,  // 40: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
+	13, // 41: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
+	15, // 42: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
+	17, // 43: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
+	20, // 44: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
+	22, // 45: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
+	9,  // 46: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
+	11, // 47: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
+	29, // 48: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
+	31, // 49: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
+	40, // [40:50] is the sub-list for method output_type
+	30, // [30:40] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_sender_proto_init() }

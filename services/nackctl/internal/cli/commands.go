@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -143,6 +144,12 @@ func printReceiver(w io.Writer, addr string, st *pb.ReceiverStatus, objects bool
 			ch.GetObjectsComplete(), ch.GetObjectsPartial(), ch.GetObjectsMissing(), human(ch.GetBytesHave()), human(ch.GetBytesTotal()), ch.GetManifestVersion(), took)
 	}
 	tw.Flush()
+	for _, ch := range st.GetChannels() {
+		if h := ch.GetHeldManifest(); h != nil {
+			fmt.Fprintf(w, "  HELD BACK on %s: manifest %016x from %s would remove %d objects (%s); install it with: nackctl confirm-manifest -channel %s -version %016x %s\n",
+				ch.GetChannel(), h.GetManifestVersion(), h.GetSenderId(), h.GetObjectsRemoved(), human(h.GetBytesRemoved()), ch.GetChannel(), h.GetManifestVersion(), addr)
+		}
+	}
 	fmt.Fprintf(w, "  received: multicast %s, unicast %s; packets %d (malformed %d, foreign %d, duplicate %d, dropped by test loss %d)\n",
 		human(k.GetMulticastBytes()), human(k.GetUnicastBytes()), k.GetPacketsReceived(), k.GetPacketsMalformed(), k.GetPacketsForeign(), k.GetPacketsDuplicate(), k.GetPacketsDroppedInjected())
 	fmt.Fprintf(w, "  NACKs: %d sent, %d ranges asked; replies wait %d, unicast %d, not found %d, primary active %d; pulls %d\n",
@@ -431,6 +438,46 @@ func cmdVerify(_ context.Context, c *ctx, args []string) error {
 	}
 	if damaged {
 		return errVerifyFailed
+	}
+	return nil
+}
+
+// cmdConfirmManifest confirms, on each receiver, the manifest of a channel
+// held back because it would remove more than the receiver allows.
+func cmdConfirmManifest(_ context.Context, c *ctx, args []string) error {
+	fs := flag.NewFlagSet("confirm-manifest", flag.ContinueOnError)
+	channel := fs.String("channel", "", "channel (required)")
+	version := fs.String("version", "", "held-back manifest version in hex, as status shows it (required)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || *channel == "" || *version == "" {
+		return usagef("want -channel, -version and at least one receiver ADDR")
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(*version, "0x"), 16, 64)
+	if err != nil {
+		return usagef("-version %q: want the manifest version in hex", *version)
+	}
+	for _, addr := range pos {
+		cc, err := c.dial(addr)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := c.call()
+		resp, err := pb.NewReceiverServiceClient(cc).ConfirmManifest(cctx, &pb.ConfirmManifestRequest{Channel: *channel, ManifestVersion: v})
+		cancel()
+		cc.Close()
+		if err != nil {
+			return explain(addr, receiverService, err)
+		}
+		if c.json() {
+			if err := c.printJSON(resp); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(c.env.Stdout, "%s: manifest %016x of %s installed; %d objects removed\n", addr, v, *channel, resp.GetObjectsRemoved())
 	}
 	return nil
 }
