@@ -11,7 +11,16 @@
 // runs Figure 4 on this NACK and the ones that follow (510). While active
 // it keeps checking the primary; when the recovered primary signals (515),
 // or is seen alive and serving, it finishes the jobs in hand, starts no
-// new ones, and returns to standby (520).
+// new ones, and returns to standby (520) — finishing them for at most
+// HandbackTimeout, after which it aborts what is left (receivers NACK the
+// rest from the primary), so that two senders never multicast together
+// for longer than that, whatever the size of the objects.
+//
+// The backup also listens to the group. A primary heard multicasting is
+// alive whatever its health check says (its control plane may be cut
+// while its data plane works), and an active backup that hears it hands
+// back at once: two senders on the wire is the one state to end without
+// waiting for any signal (guarantee S3).
 //
 // Primary, at start-up: it signals the backup. A backup that does not
 // answer, or stands by, lets the primary start at once; an active backup
@@ -51,6 +60,12 @@ type Config struct {
 	// AlertWindow is how long a disregarded NACK is remembered: a second
 	// NACK from the same receiver within it raises a network alert.
 	AlertWindow time.Duration
+	// HandbackTimeout is the most a handing-back backup goes on with the
+	// jobs in hand after the primary's signal before it aborts them.
+	HandbackTimeout time.Duration
+	// HeardWindow is how long a primary heard on the group counts as
+	// alive.
+	HeardWindow time.Duration
 	// MaxTracked bounds the receivers remembered (oldest forgotten first),
 	// so that memory does not grow with the number of receivers.
 	MaxTracked int
@@ -58,7 +73,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults used by the backup service.
 func DefaultConfig() Config {
-	return Config{AlertWindow: time.Minute, MaxTracked: 10000}
+	return Config{AlertWindow: time.Minute, MaxTracked: 10000, HandbackTimeout: 500 * time.Millisecond, HeardWindow: 2 * time.Second}
 }
 
 // Validate reports every invalid field at once.
@@ -66,6 +81,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.AlertWindow <= 0 {
 		errs = append(errs, fmt.Errorf("alert-window %v: must be positive", c.AlertWindow))
+	}
+	if c.HandbackTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("handback-timeout %v: must be positive", c.HandbackTimeout))
+	}
+	if c.HeardWindow <= 0 {
+		errs = append(errs, fmt.Errorf("heard window %v: must be positive", c.HeardWindow))
 	}
 	if c.MaxTracked < 1 {
 		errs = append(errs, fmt.Errorf("max tracked receivers %d: must be at least 1", c.MaxTracked))
@@ -95,7 +116,9 @@ const (
 	// Disregard: the primary is alive (step 525).
 	Disregard Outcome = iota + 1
 	// Alert: the primary is alive and this receiver NACKed the backup
-	// before: raise a network alert (535). The NACK is disregarded too.
+	// before: raise a network alert (535). The receiver cannot reach the
+	// primary, so the backup answers it without multicasting: UNICAST
+	// for what it holds in the same version, NOT_FOUND otherwise.
 	Alert
 	// TakeOver: the primary is dead; this backup is now active under a new
 	// epoch and serves the NACK (510).
@@ -123,6 +146,10 @@ type Backup struct {
 	cfg   Config
 	state State
 	since time.Time
+	// handBy is when a handing-back backup aborts its jobs; heard is when
+	// the primary was last heard on the group (zero: never).
+	handBy time.Time
+	heard  time.Time
 	// seen remembers receivers whose NACK was disregarded, with when, in
 	// order of arrival for eviction.
 	seen  map[string]time.Time
@@ -157,6 +184,7 @@ func (b *Backup) PrimaryChecked(now time.Time, receiver string, alive bool) Outc
 	case HandingBack:
 		return Disregard
 	}
+	alive = alive || b.heardRecently(now)
 	if !alive {
 		b.set(Active, now)
 		clear(b.seen)
@@ -193,16 +221,57 @@ func (b *Backup) expire(now time.Time) {
 }
 
 // Reclaim applies the recovered primary's signal (step 515). An active
-// backup hands back: with jobs in hand it finishes them first, with none it
-// stands by at once (520). It returns the state to report to the primary.
+// backup hands back: with jobs in hand it goes on with them for at most
+// HandbackTimeout (Tick), with none it stands by at once (520). It returns
+// the state to report to the primary.
 func (b *Backup) Reclaim(now time.Time, jobsInHand int) State {
 	if b.state == Active {
 		b.set(HandingBack, now)
+		b.handBy = now.Add(b.cfg.HandbackTimeout)
 	}
 	if b.state == HandingBack && jobsInHand == 0 {
 		b.set(Standby, now)
 	}
 	return b.state
+}
+
+// Tick ends a hand-back whose time is up: a handing-back backup stands by
+// once HandbackTimeout has passed since the primary's signal, and the
+// caller aborts the jobs still in hand (abort is then set). A deadline set
+// under a clock that has since jumped back counts as passed.
+func (b *Backup) Tick(now time.Time) (st State, abort bool) {
+	if b.state == HandingBack {
+		left := b.handBy.Sub(now)
+		if left <= 0 || left > b.cfg.HandbackTimeout {
+			b.set(Standby, now)
+			return b.state, true
+		}
+	}
+	return b.state, false
+}
+
+// HeardPrimary records that the primary was heard multicasting on the
+// group at now. An active or handing-back backup stands by at once and
+// the caller aborts its jobs (abort is set): two senders must not share
+// the wire. A standing-by backup counts the primary alive for HeardWindow.
+func (b *Backup) HeardPrimary(now time.Time) (st State, abort bool) {
+	b.heard = now
+	if b.state == Active || b.state == HandingBack {
+		b.set(Standby, now)
+		return b.state, true
+	}
+	return b.state, false
+}
+
+// heardRecently reports whether the primary was heard on the group less
+// than HeardWindow ago (a time ahead of now, from a clock that jumped
+// back, does not count).
+func (b *Backup) heardRecently(now time.Time) bool {
+	if b.heard.IsZero() {
+		return false
+	}
+	since := now.Sub(b.heard)
+	return since >= 0 && since < b.cfg.HeardWindow
 }
 
 // JobsDrained tells a handing-back backup that its last job ended (520).

@@ -204,3 +204,64 @@ func TestClockJumps(t *testing.T) {
 		})
 	}
 }
+
+// TestHandbackBoundedAndHeardPrimary: a handing-back backup aborts its
+// jobs once HandbackTimeout has passed (however large its objects); an
+// active or handing-back backup that hears the primary on the group stands
+// by at once; a standing-by backup counts a primary heard on the group
+// alive although its health check fails (guarantee S3, issue 12 failure 5).
+func TestHandbackBoundedAndHeardPrimary(t *testing.T) {
+	cfg := DefaultConfig()
+	active := func() *Backup {
+		b := NewBackup(cfg, t0)
+		b.PrimaryChecked(t0, "r1", false)
+		return b
+	}
+	tests := []struct {
+		name      string
+		run       func(b *Backup) (State, bool)
+		wantState State
+		wantAbort bool
+	}{
+		{"signal, tick before the timeout", func(b *Backup) (State, bool) {
+			b.Reclaim(t0, 3)
+			return b.Tick(t0.Add(cfg.HandbackTimeout - time.Millisecond))
+		}, HandingBack, false},
+		{"signal, tick at the timeout", func(b *Backup) (State, bool) {
+			b.Reclaim(t0, 3)
+			return b.Tick(t0.Add(cfg.HandbackTimeout))
+		}, Standby, true},
+		{"signal, clock jumped back an hour", func(b *Backup) (State, bool) {
+			b.Reclaim(t0, 3)
+			return b.Tick(t0.Add(-time.Hour))
+		}, Standby, true},
+		{"active, primary heard", func(b *Backup) (State, bool) { return b.HeardPrimary(t0.Add(time.Second)) }, Standby, true},
+		{"handing back, primary heard", func(b *Backup) (State, bool) {
+			b.Reclaim(t0, 1)
+			return b.HeardPrimary(t0.Add(time.Millisecond))
+		}, Standby, true},
+		{"active, tick does nothing", func(b *Backup) (State, bool) { return b.Tick(t0.Add(time.Hour)) }, Active, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, abort := tt.run(active())
+			if st != tt.wantState || abort != tt.wantAbort {
+				t.Errorf("state %v abort %v, want %v %v", st, abort, tt.wantState, tt.wantAbort)
+			}
+		})
+	}
+
+	b := NewBackup(cfg, t0)
+	if st, abort := b.HeardPrimary(t0); st != Standby || abort {
+		t.Fatalf("standby hearing the primary: %v %v", st, abort)
+	}
+	if got := b.PrimaryChecked(t0.Add(time.Second), "r1", false); got != Disregard {
+		t.Errorf("health check failed, primary heard 1s ago: %v, want Disregard", got)
+	}
+	if got := b.PrimaryChecked(t0.Add(time.Second), "r1", false); got != Alert {
+		t.Errorf("second NACK, primary heard: %v, want Alert", got)
+	}
+	if got := b.PrimaryChecked(t0.Add(cfg.HeardWindow+time.Second), "r2", false); got != TakeOver {
+		t.Errorf("health check failed, primary last heard %v ago: %v, want TakeOver", cfg.HeardWindow+time.Second, got)
+	}
+}

@@ -61,8 +61,23 @@ func ObjectID(channel, p string) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-// VersionOf returns the object version for a content digest.
-func VersionOf(sum [32]byte) uint64 { return binary.BigEndian.Uint64(sum[:8]) }
+// VersionOf returns the object version for a content digest and chunk
+// size: the first eight bytes of SHA-256("nackcast/version/" + digest +
+// chunk size, big-endian). Chunks are addressed by (object, version,
+// index), so the same content cut in other chunks is another version: a
+// receiver never mixes chunks of two chunk sizes (a primary restarted with
+// another -chunk-size, or a backup configured differently).
+func VersionOf(sum [32]byte, chunkSize uint32) uint64 {
+	h := sha256.New()
+	h.Write([]byte("nackcast/version/"))
+	h.Write(sum[:])
+	var cs [4]byte
+	binary.BigEndian.PutUint32(cs[:], chunkSize)
+	h.Write(cs[:])
+	var v [32]byte
+	h.Sum(v[:0])
+	return binary.BigEndian.Uint64(v[:8])
+}
 
 // ValidateChannelName checks a channel name: 1 to 128 bytes of letters,
 // digits, '.', '_' and '-', starting with a letter or digit.
@@ -151,7 +166,7 @@ func NewObject(channel, p string, size uint64, sum [32]byte, chunkSize uint32) (
 		Size:      size,
 		SHA256:    sum,
 		ChunkSize: chunkSize,
-		Version:   VersionOf(sum),
+		Version:   VersionOf(sum, chunkSize),
 		Chunks:    uint32(n),
 	}, nil
 }

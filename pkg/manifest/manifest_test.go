@@ -346,3 +346,27 @@ func TestScanSymlinkedChannelDir(t *testing.T) {
 		t.Error("a missing channel directory scanned without error")
 	}
 }
+
+// TestVersionCoversChunkSize: the same content cut in chunks of another
+// size is another object version, so that chunks of the two never mix in
+// one partial object (issue 12, failure 7).
+func TestVersionCoversChunkSize(t *testing.T) {
+	sum := sha256.Sum256([]byte("content"))
+	a, err := NewObject("c", "f", 7, sum, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewObject("c", "f", 7, sum, 1400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version == b.Version {
+		t.Errorf("chunk sizes 1000 and 1400 give the same version %016x", a.Version)
+	}
+	if a.ID != b.ID {
+		t.Errorf("the object id changed with the chunk size")
+	}
+	if c, _ := NewObject("c", "f", 7, sum, 1000); c.Version != a.Version {
+		t.Errorf("version not deterministic: %016x, %016x", a.Version, c.Version)
+	}
+}

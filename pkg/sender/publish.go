@@ -172,7 +172,7 @@ func (s *Sender) Publish(ctx context.Context, src publishSource) (*pb.PublishObj
 		return nil, err
 	}
 	obj, ok := ch.m.Lookup(manifest.ObjectID(h.GetChannel(), h.GetPath()))
-	if !ok || obj.Version != manifest.VersionOf(digest) {
+	if !ok || obj.SHA256 != digest {
 		return nil, fmt.Errorf("%s changed on the origin during the publication: %w", h.GetPath(), ErrChanged)
 	}
 	return &pb.PublishObjectResponse{Object: obj.Proto(), ManifestVersion: ch.m.Version}, nil

@@ -143,8 +143,10 @@ type ObjectEntry struct {
 	// Chunk size in bytes: every DATA packet of this object carries this many
 	// payload bytes, except the last chunk, which may be shorter.
 	ChunkSize uint32 `protobuf:"varint,5,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	// Object version carried in every packet: the first eight bytes of sha256,
-	// big-endian. Chunks of another version are dropped.
+	// Object version carried in every packet: the first eight bytes,
+	// big-endian, of SHA-256("nackcast/version/" + sha256 + chunk_size as
+	// 32 bits big-endian): another content or another chunk size is another
+	// version. Chunks of another version are dropped.
 	Version uint64 `protobuf:"fixed64,6,opt,name=version,proto3" json:"version,omitempty"`
 	// Number of chunks: ceil(size / chunk_size); zero for an empty object.
 	ChunkCount    uint32 `protobuf:"varint,7,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
