@@ -110,13 +110,22 @@ func (r *Run) Restart(p *Proc) error { return r.cloud.Restart(p) }
 
 // AddReceiver starts one more receiver of the run's channel whose primary
 // is the given address (the backup, if any, stays the run's), without
-// adding it to Receivers.
+// adding it to Receivers, and waits until it serves.
 func (r *Run) AddReceiver(name, primary string, args ...string) (*Proc, error) {
 	base := []string{"-id", name, "-data", filepath.Join(r.dir, name), "-channels", r.spec.Channel, "-primary", primary}
 	if r.Backup != nil {
 		base = append(base, "-backup", r.Backup.Addr)
 	}
-	return r.cloud.Start(name, "receiver", append(append(base, r.spec.ReceiverArgs...), args...)...)
+	p, err := r.cloud.Start(name, "receiver", append(append(base, r.spec.ReceiverArgs...), args...)...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.WaitServing(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Statuses returns every receiver's status.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -130,5 +131,77 @@ func TestClockJumps(t *testing.T) {
 	waitComplete(t, 90*time.Second, rs...)
 	for _, r := range rs {
 		verify(t, origin, filepath.Join(c.dir, r.Status(false).GetReceiverId()))
+	}
+}
+
+// TestTwoSendersWindowAfterPause (issue 12, failure 5; guarantee S3): a
+// 100 MB object at 20 MB/s; the primary is paused (SIGSTOP) until the
+// backup has taken over and multicasts, then resumed mid-object. The
+// resumed primary goes on at once; the backup must hear it on the group
+// and stand by, aborting its job, instead of finishing a 100 MB object
+// first (its hand-back time is set to 10 s, so that only the data plane can
+// end the overlap within the bound). A tap on the group measures the
+// windows in which both sent DATA.
+func TestTwoSendersWindowAfterPause(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	tap := newWireLog(t, cl.Group, cl.Port)
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{LargeBytes: 100_000_000, Seed: 5}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	senderArgs := []string{"-rate", "20M", "-period", "300ms", "-health-timeout", "200ms", "-log-level", "info"}
+	run, err := cl.Distribute(ctx, cloud.Distribution{
+		Origin: origin, Channel: "c", Receivers: 2, Backup: true,
+		SenderArgs:   senderArgs,
+		// A hand-back time far above the bound: only hearing the primary
+		// on the group can end the overlap in time.
+		BackupArgs:   append(senderArgs, "-check-interval", "300ms", "-primary-grace", "500ms", "-handback-timeout", "10s"),
+		ReceiverArgs: []string{"-nack-timeout", "300ms", "-scan-interval", "500ms", "-log-level", "info"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitBytes(t, ctx, run, 0.15)
+	stopped := time.Now()
+	if err := run.Sender.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("resume the primary: %v", err)
+			}
+		}
+	}()
+	waitFor(t, 30*time.Second, "the backup multicasting while the primary is paused", func() bool { return tap.backupSent(stopped) })
+	cont := time.Now()
+	if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	waitFor(t, 30*time.Second, "backup standing by after the primary resumed", func() bool {
+		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_STANDBY
+	})
+	standby := time.Since(cont)
+	if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	windows, span := tap.overlap(cont)
+	t.Logf("100 MB at 20 MB/s: after SIGCONT both senders sent DATA in %d windows of 100 ms, spanning %v; backup standing by %v after SIGCONT",
+		windows, span, standby.Round(time.Millisecond))
+	if span > time.Second {
+		t.Errorf("two senders on the wire for %v after the primary resumed, want under 1 s", span)
 	}
 }

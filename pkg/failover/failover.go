@@ -16,11 +16,14 @@
 // rest from the primary), so that two senders never multicast together
 // for longer than that, whatever the size of the objects.
 //
-// The backup also listens to the group. A primary heard multicasting is
-// alive whatever its health check says (its control plane may be cut
-// while its data plane works), and an active backup that hears it hands
-// back at once: two senders on the wire is the one state to end without
-// waiting for any signal (guarantee S3).
+// The backup also listens to the group. A primary heard multicasting after
+// its health checks began to fail is alive whatever they say (its control
+// plane is cut while its data plane works): the backup does not take over
+// and serves the receivers that cannot reach it by unicast. An active
+// backup that hears the primary hands back at once: two senders on the
+// wire is the one state to end without waiting for any signal (guarantee
+// S3). A primary that crashed or froze is heard no more after its checks
+// fail, so the take-over is not delayed.
 //
 // Primary, at start-up: it signals the backup. A backup that does not
 // answer, or stands by, lets the primary start at once; an active backup
@@ -147,9 +150,11 @@ type Backup struct {
 	state State
 	since time.Time
 	// handBy is when a handing-back backup aborts its jobs; heard is when
-	// the primary was last heard on the group (zero: never).
-	handBy time.Time
-	heard  time.Time
+	// the primary was last heard on the group (zero: never); failing is
+	// when its health checks began to fail (zero: the last one passed).
+	handBy  time.Time
+	heard   time.Time
+	failing time.Time
 	// seen remembers receivers whose NACK was disregarded, with when, in
 	// order of arrival for eviction.
 	seen  map[string]time.Time
@@ -184,7 +189,12 @@ func (b *Backup) PrimaryChecked(now time.Time, receiver string, alive bool) Outc
 	case HandingBack:
 		return Disregard
 	}
-	alive = alive || b.heardRecently(now)
+	if alive {
+		b.failing = time.Time{}
+	} else if b.failing.IsZero() || b.failing.After(now) {
+		b.failing = now
+	}
+	alive = alive || b.heardSinceFailing(now)
 	if !alive {
 		b.set(Active, now)
 		clear(b.seen)
@@ -253,7 +263,8 @@ func (b *Backup) Tick(now time.Time) (st State, abort bool) {
 // HeardPrimary records that the primary was heard multicasting on the
 // group at now. An active or handing-back backup stands by at once and
 // the caller aborts its jobs (abort is set): two senders must not share
-// the wire. A standing-by backup counts the primary alive for HeardWindow.
+// the wire. A standing-by backup counts a primary heard after its health
+// checks began to fail alive for HeardWindow.
 func (b *Backup) HeardPrimary(now time.Time) (st State, abort bool) {
 	b.heard = now
 	if b.state == Active || b.state == HandingBack {
@@ -263,11 +274,12 @@ func (b *Backup) HeardPrimary(now time.Time) (st State, abort bool) {
 	return b.state, false
 }
 
-// heardRecently reports whether the primary was heard on the group less
-// than HeardWindow ago (a time ahead of now, from a clock that jumped
-// back, does not count).
-func (b *Backup) heardRecently(now time.Time) bool {
-	if b.heard.IsZero() {
+// heardSinceFailing reports whether the primary, whose health checks fail
+// since b.failing, was heard on the group after that and less than
+// HeardWindow ago: it multicasts, so it is alive (a time ahead of now, from
+// a clock that jumped back, does not count).
+func (b *Backup) heardSinceFailing(now time.Time) bool {
+	if b.heard.IsZero() || b.heard.Before(b.failing) {
 		return false
 	}
 	since := now.Sub(b.heard)

@@ -251,17 +251,33 @@ func TestHandbackBoundedAndHeardPrimary(t *testing.T) {
 		})
 	}
 
+	// A standing-by backup: the primary crashed (heard last before its
+	// checks failed) is taken over at once; a primary heard after its
+	// checks began to fail is alive (control plane cut).
 	b := NewBackup(cfg, t0)
 	if st, abort := b.HeardPrimary(t0); st != Standby || abort {
 		t.Fatalf("standby hearing the primary: %v %v", st, abort)
 	}
-	if got := b.PrimaryChecked(t0.Add(time.Second), "r1", false); got != Disregard {
-		t.Errorf("health check failed, primary heard 1s ago: %v, want Disregard", got)
+	if got := b.PrimaryChecked(t0.Add(100*time.Millisecond), "r1", false); got != TakeOver {
+		t.Errorf("primary heard only before its check failed (a crash): %v, want TakeOver", got)
 	}
-	if got := b.PrimaryChecked(t0.Add(time.Second), "r1", false); got != Alert {
-		t.Errorf("second NACK, primary heard: %v, want Alert", got)
+	b = NewBackup(cfg, t0)
+	b.PrimaryChecked(t0, "r0", true)
+	if got := b.PrimaryChecked(t0.Add(time.Second), "r1", false); got != TakeOver {
+		t.Fatalf("first failing check, nothing heard since: %v, want TakeOver", got)
 	}
-	if got := b.PrimaryChecked(t0.Add(cfg.HeardWindow+time.Second), "r2", false); got != TakeOver {
-		t.Errorf("health check failed, primary last heard %v ago: %v, want TakeOver", cfg.HeardWindow+time.Second, got)
+	// The backup hears the primary go on multicasting: it stands by...
+	if st, abort := b.HeardPrimary(t0.Add(1500 * time.Millisecond)); st != Standby || !abort {
+		t.Fatalf("active backup hearing the primary: %v %v, want Standby, abort", st, abort)
+	}
+	// ...and does not take over again while it hears it.
+	if got := b.PrimaryChecked(t0.Add(2*time.Second), "r1", false); got != Disregard {
+		t.Errorf("checks failing, primary heard since: %v, want Disregard", got)
+	}
+	if got := b.PrimaryChecked(t0.Add(2*time.Second), "r1", false); got != Alert {
+		t.Errorf("second NACK, primary heard since its checks failed: %v, want Alert", got)
+	}
+	if got := b.PrimaryChecked(t0.Add(1500*time.Millisecond+cfg.HeardWindow), "r2", false); got != TakeOver {
+		t.Errorf("checks failing, primary last heard %v ago: %v, want TakeOver", cfg.HeardWindow, got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 )
 
@@ -386,6 +387,11 @@ func (r *Receiver) Read() ([][]byte, error) {
 
 // SetDeadline sets the read deadline.
 func (r *Receiver) SetDeadline(t time.Time) error { return r.conn.SetReadDeadline(t) }
+
+// SetFilter attaches a classic BPF socket filter: datagrams it rejects are
+// dropped by the kernel before they are queued (and are not counted as
+// overflow drops).
+func (r *Receiver) SetFilter(prog []bpf.RawInstruction) error { return r.pc.SetBPF(prog) }
 
 // Close closes the socket and unblocks Read.
 func (r *Receiver) Close() error { return r.conn.Close() }

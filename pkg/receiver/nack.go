@@ -157,10 +157,16 @@ func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
 	r.stats.NacksSent.Add(1)
 	r.stats.RangesRequested.Add(ranges)
 	if err == nil && resp.GetPrimaryActive() {
-		// The backup disregarded the NACK: the primary is alive but did not
-		// answer us. Keep trying the primary, backing off.
 		r.stats.RepliesPrimaryActive.Add(1)
-		err = fmt.Errorf("backup %s says the primary %s is alive, but the primary did not answer", addr, r.cfg.Primary)
+		if len(resp.GetObjects()) == 0 {
+			// The backup disregarded the NACK: the primary is alive but
+			// did not answer us. Keep trying the primary, backing off.
+			err = fmt.Errorf("backup %s says the primary %s is alive, but the primary did not answer", addr, r.cfg.Primary)
+		} else {
+			// Asked again, the backup serves us by unicast (it raised a
+			// network alert: we cannot reach a live primary).
+			r.nackLog.Warn("primary alive but unreachable: the backup serves this receiver by unicast", "primary", r.cfg.Primary, "backup", addr)
+		}
 	}
 	if err != nil {
 		r.mu.Lock()

@@ -86,13 +86,39 @@ func (s *Sender) backupNack(ctx context.Context, req *pb.NackRequest) *pb.NackRe
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &pb.NackResponse{
+	resp := &pb.NackResponse{
 		Role:          roleProto(s.cfg.Role),
 		Epoch:         s.epoch,
 		SenderId:      s.cfg.ID,
 		State:         s.state,
 		PrimaryActive: true,
 		NextNackAfter: duration(s.sched.NackInterval(now)),
+	}
+	if outcome == failover.Alert {
+		// This receiver cannot reach the primary, which is alive (it may
+		// even be multicasting): serve it without multicasting, so that
+		// it completes and the group keeps one sender (L1, S3).
+		s.unicastReplies(req, resp)
+	}
+	return resp
+}
+
+// unicastReplies answers every object of req UNICAST when this sender
+// holds it in the version asked for, NOT_FOUND otherwise. Called with
+// s.mu held.
+func (s *Sender) unicastReplies(req *pb.NackRequest, resp *pb.NackResponse) {
+	ch := s.channels[req.GetChannel()]
+	for _, o := range req.GetObjects() {
+		act := pb.NackAction_NACK_ACTION_NOT_FOUND
+		if ch != nil {
+			if obj, ok := ch.m.Lookup(o.GetObjectId()); ok && obj.Version == o.GetVersion() {
+				act = pb.NackAction_NACK_ACTION_UNICAST
+			}
+		}
+		resp.Objects = append(resp.Objects, &pb.ObjectReply{ObjectId: o.GetObjectId(), Action: act})
+	}
+	if ch != nil {
+		resp.ManifestVersion = ch.m.Version
 	}
 }
 
@@ -162,6 +188,9 @@ func (s *Sender) Reclaim(req *pb.ReclaimRequest) (*pb.ReclaimResponse, error) {
 	before, _ := s.fo.State()
 	st := s.fo.Reclaim(now, inFlight)
 	s.applyBackupState(st, now)
+	if before == failover.Active {
+		s.startHandback(st)
+	}
 	if before != failover.Standby {
 		s.foLog.Info("primary reclaimed the sender role", "primary", req.GetPrimaryId(), "jobs_in_hand", inFlight, "state", st)
 	}
@@ -221,6 +250,7 @@ func (s *Sender) watchPrimary(ctx context.Context) {
 		inFlight, _ := s.sched.Load()
 		next := s.fo.PeriodicCheck(now, serving, inFlight)
 		s.applyBackupState(next, now)
+		s.startHandback(next)
 		s.mu.Unlock()
 		if next != failover.Active {
 			s.foLog.Info("primary is serving again: backup handing back", "primary", s.cfg.Peer, "state", next)

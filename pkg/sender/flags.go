@@ -44,6 +44,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		fs.DurationVar(&c.CheckInterval, "check-interval", c.CheckInterval, "how often an active backup checks the primary")
 		fs.DurationVar(&c.PrimaryGrace, "primary-grace", c.PrimaryGrace, "after the backup starts or hands back, how long a silent primary still counts as alive")
 		fs.DurationVar(&c.Failover.AlertWindow, "alert-window", c.Failover.AlertWindow, "a second NACK from a receiver within this window while the primary is alive raises a network alert")
+		fs.DurationVar(&c.Failover.HandbackTimeout, "handback-timeout", c.Failover.HandbackTimeout, "after the primary's signal, how long the backup goes on with the jobs in hand before it aborts them (bounds two senders on the wire)")
+		fs.DurationVar(&c.Failover.HeardWindow, "heard-window", c.Failover.HeardWindow, "a primary heard on the group counts as alive this long, whatever its health check says")
 	} else {
 		fs.StringVar(&c.Peer, "backup", c.Peer, "the backup sender's gRPC address, signalled at start-up (empty: none)")
 		fs.DurationVar(&c.MaxHandoverWait, "max-handover-wait", c.MaxHandoverWait, "longest wait at start-up for an active backup to finish its jobs")

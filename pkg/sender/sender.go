@@ -28,6 +28,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/failover"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/manifest"
+	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/pktauth"
 	"github.com/nackcast/nackcast/pkg/ratectl"
 	"github.com/nackcast/nackcast/pkg/rpc"
@@ -249,6 +250,13 @@ func (s *Sender) Run(ctx context.Context) error {
 		"group", s.cfg.Multicast.GroupAddr(), "interface", s.cfg.Multicast.Interface, "ttl", s.cfg.Multicast.TTL,
 		"rate", s.cfg.Rate, "chunk_size", s.cfg.ChunkSize, "channels", channels)
 
+	var listener *mcast.Receiver
+	if s.peer != nil {
+		// Hear the other sender on the group (S3).
+		if listener, err = s.openListener(); err != nil {
+			return fmt.Errorf("join the group to hear the other sender: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -260,6 +268,19 @@ func (s *Sender) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.watchPrimary(ctx)
+		}()
+	}
+	if listener != nil {
+		sock := listener
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			s.listenGroup(ctx, sock)
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			sock.Close()
 		}()
 	}
 	wg.Add(1)

@@ -279,6 +279,8 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	select {
 	case <-v.s.Ready():
 	case <-ctx.Done():
+		// The caller's deadline, not "not ready": it asked to wait.
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	ch, err := v.s.lookup(req.GetChannel())
 	if err != nil {

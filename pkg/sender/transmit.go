@@ -67,6 +67,8 @@ type pendingEnd struct {
 // jobRunner walks the chunk ranges of one job.
 type jobRunner struct {
 	job       scheduler.Job
+	sched     *scheduler.Scheduler // that started the job: a backup standing by replaces its scheduler
+
 	ch        *channel
 	f         *os.File
 	ri        int    // index of the current range
@@ -132,6 +134,7 @@ func (t *transmitter) run(ctx context.Context) error {
 		}
 		now := t.s.now()
 		active := t.startJobs(now)
+		t.dropIfStandingBy()
 		if err := t.sendControl(ctx, now, active); err != nil {
 			return err
 		}
@@ -204,7 +207,8 @@ func (t *transmitter) startJobs(now time.Time) bool {
 		t.s.mu.Unlock()
 		return false
 	}
-	jobs := t.s.sched.Next(now)
+	sched := t.s.sched
+	jobs := sched.Next(now)
 	chans := make([]*channel, len(jobs))
 	for i, j := range jobs {
 		chans[i] = t.s.byID[j.Key.Channel]
@@ -214,17 +218,17 @@ func (t *transmitter) startJobs(now time.Time) bool {
 	for i, j := range jobs {
 		ch := chans[i]
 		if ch == nil {
-			t.abort(j)
+			t.abort(sched, j)
 			continue
 		}
 		f, err := t.s.openObject(ch, &j.Object)
 		if err != nil {
 			t.s.txLog.Warn("cannot start multicast job", "channel", ch.name, "path", j.Object.Path, "error", err)
 			t.s.stats.JobsAborted.Add(1)
-			t.abort(j)
+			t.abort(sched, j)
 			continue
 		}
-		r := &jobRunner{job: j, ch: ch, f: f}
+		r := &jobRunner{job: j, sched: sched, ch: ch, f: f}
 		if len(j.Ranges) > 0 {
 			r.next = j.Ranges[0].First
 		}
@@ -252,10 +256,32 @@ func (t *transmitter) flags(repair bool) wire.Flags {
 	return f
 }
 
-func (t *transmitter) abort(j scheduler.Job) {
+func (t *transmitter) abort(sched *scheduler.Scheduler, j scheduler.Job) {
 	t.s.mu.Lock()
-	t.s.sched.Abort(j)
+	sched.Abort(j)
 	t.s.mu.Unlock()
+}
+
+// dropIfStandingBy aborts every job in hand of a backup that stood by
+// while it had some: the primary's signal came and the hand-back time ran
+// out, or the primary was heard on the group. Receivers NACK the rest from
+// the primary.
+func (t *transmitter) dropIfStandingBy() {
+	if len(t.active) == 0 {
+		return
+	}
+	t.s.mu.Lock()
+	standby := t.s.state == pb.SenderState_SENDER_STATE_STANDBY
+	t.s.mu.Unlock()
+	if !standby {
+		return
+	}
+	n := len(t.active)
+	for len(t.active) > 0 {
+		t.remove(t.active[0], 0)
+	}
+	t.s.stats.JobsAborted.Add(uint64(n))
+	t.s.txLog.Info("standing by: jobs in hand aborted", "jobs", n)
 }
 
 var errSocket = errors.New("multicast socket failed")
@@ -524,10 +550,10 @@ func (t *transmitter) remove(r *jobRunner, seq uint64) {
 	}
 	t.s.mu.Lock()
 	if seq > 0 {
-		t.s.sched.Done(r.job, t.s.now(), seq)
+		r.sched.Done(r.job, t.s.now(), seq)
 		t.s.passesDirty = true
 	} else {
-		t.s.sched.Abort(r.job)
+		r.sched.Abort(r.job)
 	}
 	t.s.jobsDrained(t.s.now())
 	t.s.mu.Unlock()
