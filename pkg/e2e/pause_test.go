@@ -160,7 +160,7 @@ func TestTwoSendersWindowAfterPause(t *testing.T) {
 	senderArgs := []string{"-rate", "20M", "-period", "300ms", "-health-timeout", "200ms", "-log-level", "info"}
 	run, err := cl.Distribute(ctx, cloud.Distribution{
 		Origin: origin, Channel: "c", Receivers: 2, Backup: true,
-		SenderArgs:   senderArgs,
+		SenderArgs: senderArgs,
 		// A hand-back time far above the bound: only hearing the primary
 		// on the group can end the overlap in time.
 		BackupArgs:   append(senderArgs, "-check-interval", "300ms", "-primary-grace", "500ms", "-handback-timeout", "10s"),

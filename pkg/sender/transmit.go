@@ -68,7 +68,6 @@ type pendingEnd struct {
 type jobRunner struct {
 	job       scheduler.Job
 	sched     *scheduler.Scheduler // that started the job: a backup standing by replaces its scheduler
-
 	ch        *channel
 	f         *os.File
 	ri        int    // index of the current range
