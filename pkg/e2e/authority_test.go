@@ -226,3 +226,89 @@ func TestManifestHeldBackUntilConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDivergedBackupAlerts (issue 12, failure 3; guarantee A1): the
+// backup's origin has one file changed, one missing and one extra. While
+// both senders are alive the backup compares manifests and raises an
+// alert naming the paths, before any failover. The primary is then killed
+// for good mid-transfer: the backup takes over, the receivers follow its
+// content — and say so with an alert each.
+func TestDivergedBackupAlerts(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	origin, backupOrigin := filepath.Join(dir, "origin"), filepath.Join(dir, "backup-origin")
+	for _, o := range []string{origin, backupOrigin} {
+		if _, err := (cloud.Sample{LargeBytes: 40 << 20, Seed: 21}).Generate(filepath.Join(o, "c")); err != nil {
+			t.Fatal(err)
+		}
+		writeFiles(t, filepath.Join(o, "c"), "a.txt")
+	}
+	writeFiles(t, filepath.Join(origin, "c"), "only-primary.txt")
+	writeFile(t, filepath.Join(origin, "c", "changed.txt"), []byte("the primary's version"))
+	writeFile(t, filepath.Join(backupOrigin, "c", "changed.txt"), []byte("the backup's version"))
+	writeFiles(t, filepath.Join(backupOrigin, "c"), "only-backup.txt")
+
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"-rate", "8M", "-period", "300ms", "-health-timeout", "200ms", "-rescan", "200ms", "-log-level", "info"}
+	run, err := cl.Distribute(ctx, cloud.Distribution{
+		Origin: origin, Channel: "c", Receivers: 2, Backup: true, BackupOrigin: backupOrigin,
+		SenderArgs:   args,
+		BackupArgs:   append(args, "-check-interval", "300ms", "-primary-grace", "500ms", "-compare-interval", "200ms"),
+		ReceiverArgs: []string{"-nack-timeout", "300ms", "-scan-interval", "500ms", "-log-level", "info"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var divergence string
+	waitFor(t, 30*time.Second, "the backup's divergence alert", func() bool {
+		st := backupStatus(t, ctx, run)
+		for _, a := range st.GetRecentAlerts() {
+			if a.GetKind() == pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH {
+				divergence = a.GetMessage()
+			}
+		}
+		return divergence != "" && len(st.GetDivergedChannels()) == 1
+	})
+	for _, p := range []string{"changed.txt", "only-primary.txt", "only-backup.txt"} {
+		if !strings.Contains(divergence, p) {
+			t.Errorf("the divergence alert does not name %s: %s", p, divergence)
+		}
+	}
+	sts, err := run.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if st.GetComplete() {
+			t.Fatalf("%s complete before the primary was killed: the take-over would not be exercised", st.GetReceiverId())
+		}
+	}
+	if err := run.Sender.Kill(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sts, err = run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := cloud.Digests(filepath.Join(backupOrigin, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHolds(t, run, want)
+	for _, st := range sts {
+		alerted := false
+		for _, a := range st.GetRecentAlerts() {
+			alerted = alerted || strings.Contains(a.GetMessage(), "now follows sender")
+		}
+		if !alerted {
+			t.Errorf("%s adopted the backup's content without an alert: %v", st.GetReceiverId(), st.GetRecentAlerts())
+		}
+	}
+	t.Logf("backup: %s", divergence)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -368,5 +369,34 @@ func TestVersionCoversChunkSize(t *testing.T) {
 	}
 	if c, _ := NewObject("c", "f", 7, sum, 1000); c.Version != a.Version {
 		t.Errorf("version not deterministic: %016x, %016x", a.Version, c.Version)
+	}
+}
+
+func TestCompare(t *testing.T) {
+	obj := func(p, content string) Object {
+		o, err := NewObject("c", p, uint64(len(content)), sha256.Sum256([]byte(content)), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	mk := func(objs ...Object) *Manifest {
+		m, err := New("c", objs, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := mk(obj("a", "1"), obj("b", "2"), obj("c", "3"), obj("e", "5"))
+	b := mk(obj("b", "2"), obj("c", "changed"), obj("d", "4"), obj("e", "5"))
+	d := Compare(a, b)
+	if got := fmt.Sprint(d.OnlyA, d.OnlyB, d.Changed); got != "[a] [d] [c]" {
+		t.Errorf("Compare = %s, want [a] [d] [c]", got)
+	}
+	if d.Empty() || !Compare(a, a).Empty() || !Compare(mk(), mk()).Empty() {
+		t.Error("Empty is wrong")
+	}
+	if d := Compare(mk(), a); len(d.OnlyB) != 4 {
+		t.Errorf("empty vs a: %+v", d)
 	}
 }

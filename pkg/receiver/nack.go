@@ -336,6 +336,28 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	return nil
 }
 
+// senderChanged alerts when the manifest of another sender than the one
+// that served the installed manifest (a backup that took over, or the
+// primary back) removes or changes objects: the cloud's senders do not
+// hold the same content, and the receivers follow the active one.
+func (r *Receiver) senderChanged(ch *chanState, prev *manifest.Manifest, prevFrom string, m *manifest.Manifest, sender string) {
+	d := manifest.Compare(prev, m)
+	if len(d.OnlyA) == 0 && len(d.Changed) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("channel %q now follows sender %q, whose manifest %016x removes %d and changes %d of the objects of %q's %016x: the cloud's senders do not hold the same content",
+		ch.name, sender, m.Version, len(d.OnlyA), len(d.Changed), prevFrom, prev.Version)
+	r.nackLog.Warn("active sender's content differs from the previous sender's", "channel", ch.name, "sender", sender, "previous", prevFrom,
+		"removed", len(d.OnlyA), "changed", len(d.Changed))
+	r.alerts.raise(r.now(), "sender-changed/"+ch.name, &pb.Alert{
+		Kind:       pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH,
+		Source:     r.cfg.ID,
+		ReceiverId: r.cfg.ID,
+		Channel:    ch.name,
+		Message:    msg,
+	})
+}
+
 // servesAsActive reports whether a sender in state st speaks for the
 // cloud: an active sender, or one too old to report its state.
 func servesAsActive(st pb.SenderState) bool {
@@ -348,9 +370,13 @@ func (r *Receiver) adopt(ch *chanState, m *manifest.Manifest, p *pb.Manifest, se
 		r.nackLog.Warn("cannot persist manifest", "channel", ch.name, "error", err)
 	}
 	r.mu.Lock()
+	prev, prevFrom := ch.m, ch.from
 	ch.from = sender
 	ch.held = nil
 	r.mu.Unlock()
+	if prev != nil && prevFrom != "" && prevFrom != sender {
+		r.senderChanged(ch, prev, prevFrom, m, sender)
+	}
 	r.install(ch, m)
 	r.nackLog.Info("manifest installed", "channel", ch.name, "version", fmt.Sprintf("%016x", m.Version), "objects", len(m.Objects), "bytes", m.TotalBytes(),
 		"sender", sender, "removed", d.Removed, "reason", d.Reason)

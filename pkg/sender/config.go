@@ -94,6 +94,9 @@ type Config struct {
 	HealthTimeout time.Duration
 	// CheckInterval is how often an active backup checks the primary.
 	CheckInterval time.Duration
+	// CompareInterval is how often a backup compares its channels'
+	// manifests with the primary's (guarantee A1); 0 turns it off.
+	CompareInterval time.Duration
 	// PrimaryGrace is how long, after the backup starts or hands back, it
 	// counts a primary that does not answer as alive: a primary starting at
 	// the same time, or taking its role back, is given time to get ready
@@ -146,6 +149,7 @@ func DefaultConfig() Config {
 		Multicast:        mcast.DefaultConfig(),
 		HealthTimeout:    300 * time.Millisecond,
 		CheckInterval:    time.Second,
+		CompareInterval:  5 * time.Second,
 		PrimaryGrace:     5 * time.Second,
 		MaxHandoverWait:  10 * time.Second,
 		Failover:         failover.DefaultConfig(),
@@ -220,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.Role == Backup && c.Peer == "" {
 		errs = append(errs, errors.New("primary: a backup needs the primary's address"))
+	}
+	if c.CompareInterval < 0 {
+		errs = append(errs, fmt.Errorf("compare-interval %v: must not be negative", c.CompareInterval))
 	}
 	if c.HealthTimeout <= 0 || c.CheckInterval <= 0 || c.MaxHandoverWait < 0 || c.PrimaryGrace < 0 {
 		errs = append(errs, fmt.Errorf("health-timeout %v, check-interval %v, max-handover-wait %v, primary-grace %v: timeouts must be positive",

@@ -42,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	if c.Role == Backup {
 		fs.StringVar(&c.Peer, "primary", c.Peer, "the primary sender's gRPC address, checked before taking over")
 		fs.DurationVar(&c.CheckInterval, "check-interval", c.CheckInterval, "how often an active backup checks the primary")
+		fs.DurationVar(&c.CompareInterval, "compare-interval", c.CompareInterval, "how often the backup compares its manifests with the primary's and alerts on a lasting difference (0: never)")
 		fs.DurationVar(&c.PrimaryGrace, "primary-grace", c.PrimaryGrace, "after the backup starts or hands back, how long a silent primary still counts as alive")
 		fs.DurationVar(&c.Failover.AlertWindow, "alert-window", c.Failover.AlertWindow, "a second NACK from a receiver within this window while the primary is alive raises a network alert")
 		fs.DurationVar(&c.Failover.HandbackTimeout, "handback-timeout", c.Failover.HandbackTimeout, "after the primary's signal, how long the backup goes on with the jobs in hand before it aborts them (bounds two senders on the wire)")

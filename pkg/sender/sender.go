@@ -123,6 +123,9 @@ type Sender struct {
 	// alerted. Both under mu.
 	skipped      map[string]int
 	emptyAlerted map[string]time.Time
+	// divergence tracks, on a backup, channels whose manifest differs
+	// from the primary's (under mu).
+	divergence failover.Divergence
 
 	wake     chan struct{} // transmitter: new work
 	rescan   chan struct{} // scanner: rescan now
@@ -171,6 +174,9 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 	s.sched = scheduler.New(cfg.Scheduler, now)
 	if cfg.Role == Backup {
 		s.fo = failover.NewBackup(cfg.Failover, now)
+		// Two senders that rescan at different moments differ for up
+		// to a rescan interval after each change.
+		s.divergence.Grace = 2*cfg.RescanInterval + cfg.CompareInterval
 		s.graceFrom = time.Now()
 	}
 	if s.keys, err = cfg.Packet.Keyring(); err != nil {
@@ -268,6 +274,13 @@ func (s *Sender) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.watchPrimary(ctx)
+		}()
+	}
+	if s.fo != nil && s.cfg.CompareInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.compareLoop(ctx)
 		}()
 	}
 	if listener != nil {
@@ -602,6 +615,8 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 		},
 	}
 	st.Alerts, st.RecentAlerts = s.alerts.Snapshot()
+	st.DivergedChannels = s.divergence.Diverged()
+	slices.Sort(st.DivergedChannels)
 	if s.fo != nil {
 		st.Primary = s.cfg.Peer
 		st.PrimaryAlive = s.primaryAlive

@@ -1508,8 +1508,12 @@ type SenderStatus struct {
 	Rate float64 `protobuf:"fixed64,18,opt,name=rate,proto3" json:"rate,omitempty"`
 	// Times the rate was lowered because receivers were overrun.
 	RateDecreases uint64 `protobuf:"varint,19,opt,name=rate_decreases,json=rateDecreases,proto3" json:"rate_decreases,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// For a backup: channels whose manifest has differed from the primary's
+	// for longer than a rescan can explain (each raised an alert): a
+	// take-over would distribute the backup's content instead.
+	DivergedChannels []string `protobuf:"bytes,20,rep,name=diverged_channels,json=divergedChannels,proto3" json:"diverged_channels,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SenderStatus) Reset() {
@@ -1673,6 +1677,13 @@ func (x *SenderStatus) GetRateDecreases() uint64 {
 		return x.RateDecreases
 	}
 	return 0
+}
+
+func (x *SenderStatus) GetDivergedChannels() []string {
+	if x != nil {
+		return x.DivergedChannels
+	}
+	return nil
 }
 
 // SenderChannelStatus is the state of one channel on a sender.
@@ -2394,7 +2405,7 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x0finclude_objects\x18\x01 \x01(\bR\x0eincludeObjects\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
 	" SenderServiceWatchStatusResponse\x121\n" +
-	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xa9\x06\n" +
+	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xd6\x06\n" +
 	"\fSenderStatus\x12\x1b\n" +
 	"\tsender_id\x18\x01 \x01(\tR\bsenderId\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.nackcast.v1.SenderRoleR\x04role\x12.\n" +
@@ -2417,7 +2428,8 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\rprimary_alive\x18\x10 \x01(\bR\fprimaryAlive\x12H\n" +
 	"\x12primary_checked_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x10primaryCheckedAt\x12\x12\n" +
 	"\x04rate\x18\x12 \x01(\x01R\x04rate\x12%\n" +
-	"\x0erate_decreases\x18\x13 \x01(\x04R\rrateDecreases\"\xf8\x01\n" +
+	"\x0erate_decreases\x18\x13 \x01(\x04R\rrateDecreases\x12+\n" +
+	"\x11diverged_channels\x18\x14 \x03(\tR\x10divergedChannels\"\xf8\x01\n" +
 	"\x13SenderChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
