@@ -252,3 +252,95 @@ func TestNetnsHostileFlood(t *testing.T) {
 		}
 	}
 }
+
+// TestNetnsMulticastCutCompletesByUnicast (issue 12, failure 1; guarantee
+// L1): a receiver whose multicast is cut (nftables drops every UDP
+// datagram it would receive; gRPC untouched) after it has read packets of
+// the current epoch goes on NACKing. It must not be told WAIT for ever:
+// the sender answers UNICAST once the passes are used up, and the receiver
+// completes by pulling, within a bound derived from the configuration.
+func TestNetnsMulticastCutCompletesByUnicast(t *testing.T) {
+	netlab.Require(t)
+	skipShort(t)
+	lab, err := netlab.New(3, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	senderHost, cutHost, okHost := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	origin := filepath.Join(dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 20, MaxSmall: 64 << 10, LargeBytes: 24 << 20, Seed: 31}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const passes, period = 2, 300 * time.Millisecond
+	addr := senderHost.Addr + ":7001"
+	snd, err := cl.StartOn(senderHost, "sender", "sender", 7001, "-origin", origin, "-channels", "c", "-rate", "8M",
+		"-period", period.String(), "-max-passes", fmt.Sprint(passes), "-log-level", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*cloud.Proc
+	for i, h := range []*netlab.Host{cutHost, okHost} {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		p, err := cl.StartOn(h, name, "receiver", 7101, "-id", name, "-data", filepath.Join(dir, name), "-channels", "c",
+			"-primary", addr, "-nack-timeout", "500ms", "-scan-interval", "500ms", "-log-level", "info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitServing(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, p)
+	}
+	cut := rs[0]
+	waitFor(t, time.Minute, "the receiver to read packets of the epoch", func() bool {
+		st, err := cut.ReceiverStatus(ctx)
+		return err == nil && len(st.GetEpochs()) > 0 && st.GetCounters().GetMulticastBytes() > 2<<20
+	})
+	if err := cutHost.Loss(1); err != nil {
+		t.Fatal(err)
+	}
+	cutAt := time.Now()
+	// L1's bound for this configuration: every pass the receiver asks for
+	// (at most passes, each after a period and the sender's horizon
+	// grace of period + merge window), NACK intervals of a few seconds at
+	// most, and the pull of the whole channel (about 26 MB) over a
+	// loopback-class link: well under 60 s; 90 s leaves room for a loaded
+	// machine.
+	const bound = 90 * time.Second
+	var st *pb.ReceiverStatus
+	waitFor(t, bound, "the cut receiver to complete by unicast", func() bool {
+		st, err = cut.ReceiverStatus(ctx)
+		return err == nil && st.GetComplete()
+	})
+	took := time.Since(cutAt)
+	verify(t, origin, filepath.Join(dir, cut.Name))
+	ct := st.GetCounters()
+	t.Logf("multicast cut -> complete in %v: replies wait %d, unicast %d; unicast %d bytes, multicast %d bytes",
+		took.Round(time.Millisecond), ct.GetRepliesWait(), ct.GetRepliesUnicast(), ct.GetUnicastBytes(), ct.GetMulticastBytes())
+	if ct.GetRepliesUnicast() == 0 || ct.GetUnicastBytes() == 0 {
+		t.Errorf("completed without a UNICAST reply or a pull: the cut was not exercised")
+	}
+	if _, err := rs[1].ReceiverStatus(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the other receiver to complete", func() bool {
+		st, err := rs[1].ReceiverStatus(ctx)
+		return err == nil && st.GetComplete()
+	})
+	verify(t, origin, filepath.Join(dir, rs[1].Name))
+}

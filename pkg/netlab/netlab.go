@@ -214,18 +214,24 @@ func (h *Host) Nft(ruleset string) error {
 
 // Loss makes the host drop the given fraction of incoming UDP datagrams at
 // random (nftables numgen), replacing earlier loss rules.
+// A fraction of 1 or more drops every datagram: the host's multicast is
+// cut while its TCP (gRPC) still works.
 func (h *Host) Loss(fraction float64) error {
 	pct := int(fraction*100 + 0.5)
+	rule := fmt.Sprintf("meta l4proto udp numgen random mod 100 < %d counter drop", pct)
+	if pct >= 100 {
+		rule = "meta l4proto udp counter drop"
+	}
 	return h.Nft(fmt.Sprintf(`
 table inet nackcast_loss
 delete table inet nackcast_loss
 table inet nackcast_loss {
 	chain in {
 		type filter hook input priority 0; policy accept;
-		meta l4proto udp numgen random mod 100 < %d counter drop
+		%s
 	}
 }
-`, pct))
+`, rule))
 }
 
 // BlockTCP makes the host silently drop its TCP traffic to addr:port, as
