@@ -57,6 +57,12 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 			switch {
 			case err == nil:
 				fetchBackoff = firstBackoff
+			case need && status.Code(err) == codes.FailedPrecondition:
+				// The sender cannot serve this channel's manifest (too
+				// large for a message, say): no quick retry will help.
+				r.manifestAlert(ch.name, fmt.Errorf("the sender cannot serve the manifest: %w", err))
+				timer.Reset(r.cfg.Repair.MaxBackoff)
+				continue
 			case need:
 				r.nackLog.Warn("manifest fetch failed", "channel", ch.name, "error", err, "retry_in", fetchBackoff)
 				timer.Reset(fetchBackoff)

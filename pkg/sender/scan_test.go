@@ -4,7 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 )
@@ -77,4 +81,25 @@ func mustManifest(t *testing.T, s *Sender) *pb.Manifest {
 		t.Fatal(err)
 	}
 	return resp.GetManifest()
+}
+
+// TestManifestTooLargeRefused (issue 12, failure 6): a manifest larger
+// than one gRPC message is refused with FailedPrecondition naming the
+// limit, and an alert, instead of a message receivers can never receive.
+func TestManifestTooLargeRefused(t *testing.T) {
+	s, _ := newTestSender(t, nil)
+	s.maxManifest = 200
+	if err := os.WriteFile(filepath.Join(s.cfg.OriginDir, "chan", "more.txt"), []byte("more"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.scanAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewService(s).GetManifest(context.Background(), &pb.GetManifestRequest{Channel: "chan"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "split the channel") {
+		t.Fatalf("GetManifest = %v, want FailedPrecondition naming the limit", err)
+	}
+	if n, _ := s.alerts.Snapshot(); n == 0 {
+		t.Error("no alert")
+	}
 }

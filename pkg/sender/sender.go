@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nackcast/nackcast/pkg/alerts"
@@ -42,6 +43,9 @@ var (
 	ErrVersion        = errors.New("object version differs from the sender's")
 	ErrChanged        = errors.New("object changed on the origin since the manifest was built")
 	ErrNotReady       = errors.New("sender not ready")
+	// ErrManifestTooLarge: a channel's manifest exceeds one gRPC message
+	// (about 150,000 ordinary objects); split the channel.
+	ErrManifestTooLarge = errors.New("manifest too large for one message; split the channel")
 )
 
 // Counters are a sender's cumulative counters.
@@ -70,7 +74,14 @@ type channel struct {
 	m     *manifest.Manifest
 	proto *pb.Manifest
 	files map[string]manifest.FileIdentity
+	// tooLarge is set when the manifest exceeds what one gRPC message
+	// carries: GetManifest refuses it with this error.
+	tooLarge error
 }
+
+// maxManifestBytes is the largest manifest GetManifest serves: the gRPC
+// message limit less room for the response around it.
+const maxManifestBytes = rpc.MaxMessageSize - 64<<10
 
 // Sender is a running sender.
 type Sender struct {
@@ -123,6 +134,9 @@ type Sender struct {
 	// alerted. Both under mu.
 	skipped      map[string]int
 	emptyAlerted map[string]time.Time
+	// maxManifest is the largest manifest served (maxManifestBytes; tests
+	// lower it).
+	maxManifest int
 	// divergence tracks, on a backup, channels whose manifest differs
 	// from the primary's (under mu).
 	divergence failover.Divergence
@@ -157,6 +171,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		scanner:      scanner,
 		channels:     make(map[string]*channel),
 		byID:         make(map[uint32]*channel),
+		maxManifest:  maxManifestBytes,
 		skipped:      make(map[string]int),
 		emptyAlerted: make(map[string]time.Time),
 		state:        pb.SenderState_SENDER_STATE_STARTING,
@@ -492,6 +507,18 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		m:     res.Manifest,
 		proto: s.signedProto(res.Manifest),
 		files: res.Files,
+	}
+	if n := proto.Size(ch.proto); n > s.maxManifest {
+		ch.tooLarge = fmt.Errorf("channel %q: its manifest of %d objects is %d bytes, more than the %d a message may carry: %w",
+			name, len(ch.m.Objects), n, s.maxManifest, ErrManifestTooLarge)
+		s.log.Error("manifest too large to serve", "channel", name, "objects", len(ch.m.Objects), "bytes", n, "limit", s.maxManifest)
+		s.alerts.Raise(&pb.Alert{
+			Time:    timestamppb.New(s.now()),
+			Kind:    pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH,
+			Source:  s.cfg.ID,
+			Channel: name,
+			Message: ch.tooLarge.Error(),
+		})
 	}
 	s.channels[name] = ch
 	s.byID[ch.id] = ch

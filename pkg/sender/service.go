@@ -52,6 +52,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, ErrVersion), errors.Is(err, ErrChanged), errors.Is(err, ErrNotChannel):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrManifestTooLarge):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrTooLarge), isNoSpace(err):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, ErrNotReady):
@@ -285,6 +287,9 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	ch, err := v.s.lookup(req.GetChannel())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if ch.tooLarge != nil {
+		return nil, toStatus(ch.tooLarge)
 	}
 	resp := &pb.GetManifestResponse{Manifest: ch.proto}
 	v.s.identify(resp)
