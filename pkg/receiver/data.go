@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -234,16 +235,42 @@ func (r *Receiver) advanceHorizon(epoch, seq uint64) {
 	r.horizon = max(r.horizon, seq)
 }
 
+// maxEpochs bounds the sender epochs a receiver keeps counts for: a cloud
+// sees a few (the primary's restarts, the backup's take-overs), while
+// forged packets without packet keys could name a new one each
+// (guarantee R1). Past it the least recently seen epoch is forgotten.
+const maxEpochs = 16
+
 // countEpoch counts an accepted DATA packet under its sender epoch. Called
 // with r.mu held.
 func (r *Receiver) countEpoch(h *wire.Header) {
 	e := r.epochs[h.Epoch]
 	now := r.now()
 	if e == nil {
+		if len(r.epochs) >= maxEpochs {
+			r.forgetOldestEpoch()
+			r.dataLog.Debug("packets from a new sender epoch", "epoch", h.Epoch, "backup", h.Flags&wire.FlagBackup != 0)
+		} else {
+			r.dataLog.Info("packets from a new sender epoch", "epoch", h.Epoch, "backup", h.Flags&wire.FlagBackup != 0)
+		}
 		e = &epochStats{backup: h.Flags&wire.FlagBackup != 0, first: now}
 		r.epochs[h.Epoch] = e
-		r.dataLog.Info("packets from a new sender epoch", "epoch", h.Epoch, "backup", e.backup)
 	}
 	e.packets++
 	e.last = now
+}
+
+// forgetOldestEpoch drops the epoch seen least recently. Called with r.mu
+// held.
+func (r *Receiver) forgetOldestEpoch() {
+	var oldest uint64
+	var at time.Time
+	first := true
+	for ep, e := range r.epochs {
+		if first || e.last.Before(at) {
+			oldest, at, first = ep, e.last, false
+		}
+	}
+	delete(r.epochs, oldest)
+	r.stats.EpochsForgotten.Add(1)
 }

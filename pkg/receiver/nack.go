@@ -19,6 +19,10 @@ import (
 	"github.com/nackcast/nackcast/pkg/scheduler"
 )
 
+// minRefetchGap is the least time between two manifest fetches that
+// ANNOUNCE packets (or NACK replies) ask for.
+const minRefetchGap = 100 * time.Millisecond
+
 // nackLoop runs the seed's Figure 6 for one channel: fetch the manifest
 // when there is none or a newer one was announced, compare it with what is
 // held, NACK the primary and then the backup, act on the reply.
@@ -47,8 +51,19 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 		need := ch.m == nil || ch.refetch
 		// A periodic refresh finds content published while no sender
 		// announces it (the primary down, the backup standing by).
-		refresh := !need && r.now().Sub(ch.fetchedAt) >= r.cfg.ManifestRefresh
+		since := r.now().Sub(ch.fetchedAt)
+		refresh := !need && since >= r.cfg.ManifestRefresh
+		// Refetches that ANNOUNCEs ask for are spaced: forged ones could
+		// otherwise drive a fetch per packet (guarantee R1).
+		wait := time.Duration(0)
+		if ch.m != nil && ch.refetch && since >= 0 && since < minRefetchGap {
+			wait = minRefetchGap - since
+		}
 		r.mu.Unlock()
+		if wait > 0 {
+			timer.Reset(wait)
+			continue
+		}
 		if need || refresh {
 			err := r.fetchManifest(ctx, ch)
 			if err != nil && ctx.Err() != nil {

@@ -51,6 +51,7 @@ type Counters struct {
 	VerifyFailures   atomic.Uint64
 	ObjectsLost      atomic.Uint64
 	ManifestFetches  atomic.Uint64
+	EpochsForgotten  atomic.Uint64 // sender epochs dropped past maxEpochs
 	WriteErrors      atomic.Uint64
 	// RepliesPrimaryActive counts NACKs a standing-by backup disregarded.
 	RepliesPrimaryActive atomic.Uint64

@@ -233,6 +233,9 @@ type Scheduler struct {
 	nextGen  uint64
 	interval time.Duration
 	meter    nackMeter
+	// born is when the scheduler started measuring NACKs: a backup that
+	// just took over, a primary that just started.
+	born time.Time
 }
 
 // New returns a scheduler with no objects. cfg must be valid.
@@ -242,6 +245,7 @@ func New(cfg Config, now time.Time) *Scheduler {
 		objects:  make(map[Key]*object),
 		interval: cfg.MinNackInterval,
 		meter:    newNackMeter(now, cfg.MaxNackInterval),
+		born:     now,
 	}
 }
 
@@ -307,11 +311,7 @@ func (s *Scheduler) RemoveChannel(channel uint32) {
 // with no multicast at all would be told to wait for ever.
 func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Request, out []Decision) []Decision {
 	s.updateInterval(now)
-	follow := info.Follow
-	if follow <= 0 || follow > s.interval {
-		follow = s.interval
-	}
-	s.meter.add(now, follow)
+	s.meter.add(now, s.metered(now, info.Follow))
 	for _, r := range reqs {
 		rec, ok := s.objects[Key{channel, r.Object}]
 		switch {
@@ -535,6 +535,47 @@ func (s *Scheduler) Load() (inFlight, pooled int) {
 		}
 	}
 	return s.running, pooled
+}
+
+// young reports whether the scheduler has measured NACKs for less than
+// the interval follow that a receiver says it follows: it cannot have seen
+// that receiver's rate yet (a backup that has just taken over, a primary
+// just started). A start ahead of now (the clock jumped back) restarts
+// the measure.
+func (s *Scheduler) young(now time.Time, follow time.Duration) bool {
+	if now.Before(s.born) {
+		s.born = now
+	}
+	return follow > 0 && now.Sub(s.born) < follow
+}
+
+// metered is the interval a NACK from a receiver following follow counts
+// for in the rate meter. A receiver's claim above the current interval is
+// normally capped at it, so that no receiver can inflate the population
+// estimate and slow everyone; while the scheduler is younger than the
+// claim it counts in full (up to MaxNackInterval), or a new sender would
+// see a large cloud as a small one and hand out the minimum (L2).
+func (s *Scheduler) metered(now time.Time, follow time.Duration) time.Duration {
+	switch {
+	case follow <= 0:
+		return s.interval
+	case s.young(now, follow):
+		return min(follow, s.cfg.MaxNackInterval)
+	}
+	return min(follow, s.interval)
+}
+
+// ReplyInterval returns the next_nack_after for a NACK from a receiver
+// following follow: NackInterval, except that a scheduler younger than
+// follow never tells a receiver to NACK more often than it does, so that a
+// new active sender starts from the interval receivers follow rather than
+// from the minimum (guarantee L2).
+func (s *Scheduler) ReplyInterval(now time.Time, follow time.Duration) time.Duration {
+	iv := s.NackInterval(now)
+	if s.young(now, follow) {
+		iv = max(iv, min(follow, s.cfg.MaxNackInterval))
+	}
+	return iv
 }
 
 // NackInterval returns the interval to hand to receivers in NACK replies

@@ -594,3 +594,53 @@ func TestClockJumpBack(t *testing.T) {
 		t.Errorf("interval %v after the jump back", iv)
 	}
 }
+
+// TestNewSenderStartsFromReceiversInterval (guarantee L2): 2,000
+// receivers follow a 10 s interval (200 NACKs/s, the target) when a new
+// scheduler takes over (a backup's take-over). Each receiver NACKs once per
+// interval it is told; the arrival rate must stay within 2x the target in
+// every second, through the first interval and after it, instead of
+// everyone being told the minimum and NACKing 50 times as often.
+func TestNewSenderStartsFromReceiversInterval(t *testing.T) {
+	const receivers, follow = 2000, 10 * time.Second
+	cfg := testConfig()
+	s := New(cfg, t0)
+	// next[i] is when receiver i NACKs next; iv[i] the interval it follows.
+	next := make([]time.Time, receivers)
+	iv := make([]time.Duration, receivers)
+	for i := range next {
+		next[i] = t0.Add(time.Duration(i) * follow / receivers)
+		iv[i] = follow
+	}
+	perSecond := map[int64]int{}
+	end := t0.Add(60 * time.Second)
+	for {
+		// The receiver due first NACKs.
+		k := 0
+		for i := range next {
+			if next[i].Before(next[k]) {
+				k = i
+			}
+		}
+		now := next[k]
+		if !now.Before(end) {
+			break
+		}
+		s.Nack(now, ch, NackInfo{Follow: iv[k]}, nil, nil)
+		perSecond[int64(now.Sub(t0)/time.Second)]++
+		iv[k] = s.ReplyInterval(now, iv[k])
+		next[k] = now.Add(iv[k])
+	}
+	worst := 0
+	for sec, n := range perSecond {
+		if sec >= 1 && n > worst { // the first second starts mid-stream
+			worst = n
+		}
+	}
+	if limit := int(2 * cfg.TargetNackRate); worst > limit {
+		t.Errorf("peak %d NACKs in one second after the take-over, want at most %d (2x the target)", worst, limit)
+	}
+	if got := s.NackInterval(end); got < follow/2 || got > 2*follow {
+		t.Errorf("interval after a minute %v, want about %v", got, follow)
+	}
+}

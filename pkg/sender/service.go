@@ -134,7 +134,7 @@ func (s *Sender) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackRespons
 	}
 	decisions := s.sched.Nack(now, ch.id, info, reqs, make([]scheduler.Decision, 0, len(reqs)))
 	s.adaptRate(now, req.GetReceived(), req.GetOverflowDrops(), float64(req.GetReceiveRate()))
-	interval := s.sched.NackInterval(now)
+	interval := s.sched.ReplyInterval(now, follow)
 	version := ch.m.Version
 	if cur := s.channels[ch.name]; cur != nil {
 		version = cur.m.Version
