@@ -55,6 +55,26 @@ func authorityCloud(t *testing.T, origin, backupOrigin string, receivers int, se
 	return run, ctx
 }
 
+// waitObjects waits until every receiver of run is complete with n
+// objects in its channel, and returns their statuses.
+func waitObjects(t *testing.T, ctx context.Context, run *cloud.Run, n uint32, what string) []*pb.ReceiverStatus {
+	t.Helper()
+	var sts []*pb.ReceiverStatus
+	waitFor(t, time.Minute, what, func() bool {
+		var err error
+		if sts, err = run.Statuses(ctx); err != nil {
+			return false
+		}
+		for _, st := range sts {
+			if !st.GetComplete() || st.GetChannels()[0].GetObjectsTotal() != n {
+				return false
+			}
+		}
+		return true
+	})
+	return sts
+}
+
 // writeFiles writes files of distinct content named names into dir.
 func writeFiles(t *testing.T, dir string, names ...string) {
 	t.Helper()
@@ -210,18 +230,7 @@ func TestManifestHeldBackUntilConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFiles(t, moved, "f7")
-	waitFor(t, time.Minute, "the file added through the symlinked channel directory", func() bool {
-		sts, err := run.Statuses(ctx)
-		if err != nil {
-			return false
-		}
-		for _, st := range sts {
-			if !st.GetComplete() || st.GetChannels()[0].GetObjectsTotal() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitObjects(t, ctx, run, 3, "the file added through the symlinked channel directory")
 	if err := run.Verify(); err != nil {
 		t.Fatal(err)
 	}

@@ -166,18 +166,7 @@ func TestPrimaryReturnsBackupHandsBack(t *testing.T) {
 	}
 	// Publish a new object after the hand-back: only the primary sends it.
 	writeFile(t, filepath.Join(dir, "origin", "c", "after-handback.bin"), make([]byte, 3<<20))
-	waitFor(t, time.Minute, "the new object everywhere", func() bool {
-		sts, err = run.Statuses(ctx)
-		if err != nil {
-			return false
-		}
-		for _, st := range sts {
-			if !st.GetComplete() || st.GetChannels()[0].GetObjectsTotal() != 22 {
-				return false
-			}
-		}
-		return true
-	})
+	sts = waitObjects(t, ctx, run, 22, "the new object everywhere")
 	if err := run.Verify(); err != nil {
 		t.Fatal(err)
 	}

@@ -26,40 +26,55 @@ func TestPrimaryPausedBackupTakesOverAndHandsBack(t *testing.T) {
 	run, _, ctx := failoverCloud(t, 2, 32<<20)
 	waitBytes(t, ctx, run, 0.2)
 	stopped := time.Now()
-	if err := run.Sender.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
-				t.Errorf("resume the primary: %v", err)
-			}
-		}
-	}()
+	resume := pausePrimary(t, ctx, run)
 	waitFor(t, 30*time.Second, "backup active while the primary is paused", func() bool {
 		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_ACTIVE
 	})
 	tookOver := time.Since(stopped)
 	time.Sleep(time.Second)
-	cont := time.Now()
-	if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
-	waitFor(t, 30*time.Second, "backup standing by after the primary resumed", func() bool {
-		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_STANDBY
-	})
-	both := time.Since(cont)
-	if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := run.Verify(); err != nil {
-		t.Fatal(err)
-	}
+	both := resume()
 	t.Logf("pause -> backup active %v; resume -> backup standing by %v (check interval 300ms)", tookOver.Round(time.Millisecond), both.Round(time.Millisecond))
-	if both > 10*time.Second {
-		t.Errorf("two senders active for %v after the primary resumed", both)
+	if both > time.Second {
+		t.Errorf("backup still active %v after the primary resumed, want under 1 s", both)
+	}
+}
+
+// pausePrimary stops the run's primary (SIGSTOP) and returns the function
+// that resumes it (SIGCONT), waits until the backup stands by, then until
+// every receiver is complete with verified files; it returns how long the
+// backup took to stand by after the resume. The primary is resumed at the
+// end of the test in any case.
+func pausePrimary(t *testing.T, ctx context.Context, run *cloud.Run) (resume func() time.Duration) {
+	t.Helper()
+	if err := run.Sender.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("resume the primary: %v", err)
+			}
+		}
+	})
+	return func() time.Duration {
+		t.Helper()
+		cont := time.Now()
+		if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		resumed = true
+		waitFor(t, 30*time.Second, "backup standing by after the primary resumed", func() bool {
+			return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_STANDBY
+		})
+		standby := time.Since(cont)
+		if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Verify(); err != nil {
+			t.Fatal(err)
+		}
+		return standby
 	}
 }
 
@@ -171,33 +186,10 @@ func TestTwoSendersWindowAfterPause(t *testing.T) {
 	}
 	waitBytes(t, ctx, run, 0.15)
 	stopped := time.Now()
-	if err := run.Sender.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
-				t.Errorf("resume the primary: %v", err)
-			}
-		}
-	}()
+	resume := pausePrimary(t, ctx, run)
 	waitFor(t, 30*time.Second, "the backup multicasting while the primary is paused", func() bool { return tap.backupSent(stopped) })
 	cont := time.Now()
-	if err := run.Sender.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
-	waitFor(t, 30*time.Second, "backup standing by after the primary resumed", func() bool {
-		return backupStatus(t, ctx, run).GetState() == pb.SenderState_SENDER_STATE_STANDBY
-	})
-	standby := time.Since(cont)
-	if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := run.Verify(); err != nil {
-		t.Fatal(err)
-	}
+	standby := resume()
 	windows, span := tap.overlap(cont)
 	t.Logf("100 MB at 20 MB/s: after SIGCONT both senders sent DATA in %d windows of 100 ms, spanning %v; backup standing by %v after SIGCONT",
 		windows, span, standby.Round(time.Millisecond))

@@ -12,9 +12,10 @@ import (
 	"github.com/nackcast/nackcast/pkg/wire"
 )
 
-// TestReceivePathAllocs: in steady state, filing DATA packets (parse,
-// look-up, run merge, vectored write, bitmap) allocates nothing.
-func TestReceivePathAllocs(t *testing.T) {
+// newTestReceiver builds a receiver of channel "c" that is not running
+// (no sockets): its packet path and state can be driven directly.
+func newTestReceiver(t *testing.T) *Receiver {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Channels = []string{"c"}
@@ -22,7 +23,14 @@ func TestReceivePathAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.close()
+	t.Cleanup(r.close)
+	return r
+}
+
+// TestReceivePathAllocs: in steady state, filing DATA packets (parse,
+// look-up, run merge, vectored write, bitmap) allocates nothing.
+func TestReceivePathAllocs(t *testing.T) {
+	r := newTestReceiver(t)
 	const chunks = 100_000
 	obj, err := manifest.NewObject("c", "big", chunks*1400, sha256.Sum256(nil), 1400)
 	if err != nil {

@@ -3,8 +3,6 @@ package receiver
 import (
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/nackcast/nackcast/pkg/wire"
 )
 
@@ -12,14 +10,7 @@ import (
 // each, as a forger without packet keys could send, keep at most maxEpochs
 // epochs in memory; the epochs seen most recently stay.
 func TestEpochsBounded(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Channels = []string{"c"}
-	r, err := New(cfg, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.close()
+	r := newTestReceiver(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	const n = 10_000
