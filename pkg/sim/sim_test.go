@@ -1,0 +1,367 @@
+package sim
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	flagSeeds = flag.Int("sim.seeds", 0, "random seeds TestSimSeeds runs (default 500, or NACKCAST_SIM_SEEDS)")
+	flagSeed  = flag.Uint64("sim.seed", 0, "replay one seed in TestSimSeeds, verbosely")
+	flagFirst = flag.Uint64("sim.first", 1, "first seed of TestSimSeeds")
+)
+
+func seedCount() int {
+	if *flagSeeds > 0 {
+		return *flagSeeds
+	}
+	if v, err := strconv.Atoi(os.Getenv("NACKCAST_SIM_SEEDS")); err == nil && v > 0 {
+		return v
+	}
+	return 500
+}
+
+// knownFailures runs the scenarios that fail with today's code instead
+// of skipping them.
+var knownFailures = os.Getenv("NACKCAST_SIM_KNOWN_FAILURES") != ""
+
+// TestSimSeeds runs random clouds with random faults, then heals them and
+// checks every invariant. A failure prints its seed; -sim.seed=N replays
+// it.
+func TestSimSeeds(t *testing.T) {
+	if *flagSeed != 0 {
+		res := New(RandomConfig(*flagSeed)).RunPhases()
+		t.Logf("seed %d: %d events, %v simulated, trace hash %016x\n%s", res.Seed, res.Events, res.VirtualTime, res.Hash, res.Trace)
+		if res.Err != nil {
+			t.Fatal(res.Failure())
+		}
+		return
+	}
+	n := seedCount()
+	results := make([]*Result, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = New(RandomConfig(*flagFirst + uint64(i))).RunPhases()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var (
+		failed                          []uint64
+		virt                            time.Duration
+		events                          uint64
+		worstOverlap, worstL1           *Result
+		peak                            *Result
+		takeovers, handbacks, holdbacks int
+		pulls, verifyFails, maxEpochs   int
+	)
+	for _, r := range results {
+		virt += r.VirtualTime
+		events += r.Events
+		takeovers += r.Takeovers
+		handbacks += r.Handbacks
+		holdbacks += r.Holdbacks
+		pulls += r.UnicastPulls
+		verifyFails += r.VerifyFails
+		maxEpochs = max(maxEpochs, r.MaxEpochs)
+		if r.Err != nil {
+			failed = append(failed, r.Seed)
+			t.Error(r.Failure())
+			continue
+		}
+		if worstOverlap == nil || r.MaxOverlap > worstOverlap.MaxOverlap {
+			worstOverlap = r
+		}
+		if worstL1 == nil || r.L1Slowest.Seconds()/r.L1Bound.Seconds() > worstL1.L1Slowest.Seconds()/worstL1.L1Bound.Seconds() {
+			worstL1 = r
+		}
+		if peak == nil || r.PeakNackRatio > peak.PeakNackRatio {
+			peak = r
+		}
+	}
+	t.Logf("seeds run: %d (from %d); failures: %d %v", n, *flagFirst, len(failed), failed)
+	t.Logf("virtual time simulated: %v (%d events)", virt.Round(time.Second), events)
+	if worstOverlap != nil {
+		t.Logf("longest two-sender overlap: %v (seed %d; S3 bound %v)", worstOverlap.MaxOverlap, worstOverlap.Seed, worstOverlap.S3Bound)
+		t.Logf("slowest L1 completion after the heal: %v of its bound %v (seed %d)", worstL1.L1Slowest.Round(time.Millisecond), worstL1.L1Bound.Round(time.Millisecond), worstL1.Seed)
+		t.Logf("peak NACK rate: %.1f/s against a target of %.0f/s (%.2f×, seed %d)", peak.PeakNackRate, peak.NackTarget, peak.PeakNackRatio, peak.Seed)
+	}
+	t.Logf("takeovers %d, hand-backs %d, manifests held back %d, unicast pulls %d, verify failures %d, most sender epochs at one receiver %d",
+		takeovers, handbacks, holdbacks, pulls, verifyFails, maxEpochs)
+}
+
+// TestDeterministic runs seeds twice: the same seed gives the same trace.
+func TestDeterministic(t *testing.T) {
+	for _, seed := range []uint64{3, 17, 42} {
+		a := New(RandomConfig(seed)).RunPhases()
+		b := New(RandomConfig(seed)).RunPhases()
+		if a.Hash != b.Hash || a.Events != b.Events {
+			t.Errorf("seed %d: trace hash %016x (%d events), then %016x (%d events)", seed, a.Hash, a.Events, b.Hash, b.Events)
+		}
+	}
+	a := New(RandomConfig(5)).RunPhases()
+	b := New(RandomConfig(6)).RunPhases()
+	if a.Hash == b.Hash {
+		t.Errorf("seeds 5 and 6 have the same trace hash %016x", a.Hash)
+	}
+}
+
+func mustPass(t *testing.T, r *Result) {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatal(r.Failure())
+	}
+}
+
+// completeBy checks that every receiver holds the active sender's
+// manifest, verified, and returns the latest completion time.
+func completeBy(t *testing.T, s *Sim, idx ...int) time.Duration {
+	t.Helper()
+	m, who := s.activeManifest()
+	if m == nil {
+		t.Fatalf("no active sender at %v\n%s", s.elapsed(), s.lastTrace(50))
+	}
+	var last time.Duration
+	for i, r := range s.recvs {
+		if len(idx) > 0 && !slices.Contains(idx, i) {
+			continue
+		}
+		if !r.complete(m) {
+			t.Fatalf("%s does not hold %s's manifest %016x verified at %v\n%s", r.h.name, who, m.Version, s.elapsed(), s.lastTrace(50))
+		}
+		last = max(last, r.doneAt.Sub(epoch0))
+	}
+	return last
+}
+
+// scenario1 is issue 12 failure 1: a receiver whose multicast is cut
+// after it read an ANNOUNCE of the current epoch, during the only pass
+// (MaxPasses 1) of the objects.
+func scenario1() (*Sim, time.Duration) {
+	c := DefaultConfig(1001)
+	c.Backup = false
+	c.Receivers = 3
+	c.Scheduler.MaxPasses = 1
+	c.Rate = 1 << 20
+	s := New(c)
+	s.Start()
+	cut := 600 * time.Millisecond
+	s.At(cut, "cut multicast recv0 for good", func() { s.recvs[0].h.cutData = true })
+	return s, cut
+}
+
+// TestScenarioMulticastCutNeverUnicast: the receiver NACKs objects at
+// their pass cap whose pass ended after its horizon; it must be told
+// UNICAST (after HorizonGrace), not WAIT for ever, and complete within
+// L1's bound.
+func TestScenarioMulticastCutNeverUnicast(t *testing.T) {
+	s, cut := scenario1()
+	bound := s.cfg.L1Bound(s.maxBytes)
+	r := s.Run(cut + bound)
+	mustPass(t, r)
+	r0 := s.recvs[0]
+	if r0.horizonEpoch != s.primary.epoch {
+		t.Fatalf("recv0's horizon is of epoch %d, not the primary's %d: the scenario does not test the horizon", r0.horizonEpoch, s.primary.epoch)
+	}
+	done := completeBy(t, s, 0)
+	t.Logf("recv0 (multicast cut at %v, horizon %d) complete at %v, %v after the cut (bound %v); unicast pulls %d", cut, r0.horizon, done, done-cut, bound, r.UnicastPulls)
+	if r.UnicastPulls == 0 {
+		t.Fatalf("recv0 completed without a unicast pull: its multicast was not cut in time")
+	}
+}
+
+// scenario2 is issue 12 failure 2: primary origin {a,b}, backup {a}.
+func scenario2() *Sim {
+	c := DefaultConfig(1002)
+	c.Objects = map[string]uint64{"a": 200_000, "b": 200_000}
+	c.BackupDiverge = &Divergence{Missing: []string{"b"}}
+	c.ManifestRefresh = 10 * time.Second
+	s := New(c)
+	s.Start()
+	s.At(8*time.Second, "kill primary for good", func() { s.kill(s.primary.h) })
+	return s
+}
+
+// TestScenarioStandbyBackupManifest: receivers complete, the primary dies
+// for good, the receivers' periodic manifest refreshes reach the standby
+// backup, whose manifest lacks b: nothing may be deleted (S2).
+func TestScenarioStandbyBackupManifest(t *testing.T) {
+	s := scenario2()
+	r := s.Run(8*time.Second + 5*s.cfg.ManifestRefresh)
+	mustPass(t, r)
+	for i := range s.recvs {
+		f := s.Files(i)
+		if len(f) != 2 {
+			t.Fatalf("recv%d holds %v: want a and b", i, f)
+		}
+	}
+	if r.Removals != 0 {
+		t.Fatalf("%d files removed", r.Removals)
+	}
+	if st, _ := s.backup.fo.State(); st.String() != "standby" {
+		t.Fatalf("backup %v", st)
+	}
+	t.Logf("every receiver keeps a and b; backup standby; %d takeovers", r.Takeovers)
+}
+
+// TestScenarioEmptyScan: issue 12 failure 4, the primary's rescan sees an
+// empty channel: receivers keep everything. Also with a primary that
+// restarts into an empty scan (its guard has no manifest to keep), where
+// the receivers' hold-back is what keeps the content.
+func TestScenarioEmptyScan(t *testing.T) {
+	t.Run("rescan", func(t *testing.T) {
+		c := DefaultConfig(1003)
+		s := New(c)
+		s.Start()
+		s.At(10*time.Second, "origin looks empty", func() { s.primaryOrigin.emptyScans = 3 })
+		r := s.Run(60 * time.Second)
+		mustPass(t, r)
+		if r.Removals != 0 {
+			t.Fatalf("%d files removed", r.Removals)
+		}
+		completeBy(t, s)
+	})
+	t.Run("restart", func(t *testing.T) {
+		c := DefaultConfig(1004)
+		c.ConfirmAfter = -1
+		s := New(c)
+		s.Start()
+		s.At(10*time.Second, "kill primary", func() { s.kill(s.primary.h) })
+		s.At(11*time.Second, "origin looks empty", func() { s.primaryOrigin.emptyScans = 1 })
+		s.At(12*time.Second, "restart primary", func() { s.restart(s.primary.h) })
+		r := s.Run(60 * time.Second)
+		mustPass(t, r)
+		if r.Removals != 0 {
+			t.Fatalf("%d files removed", r.Removals)
+		}
+		t.Logf("manifests held back: %d (the restarted primary's first scan served an empty manifest)", r.Holdbacks)
+		completeBy(t, s)
+	})
+}
+
+// scenario4 is issue 12 failure 5: 100 MB objects at 20 MB/s; the
+// primary paused past the NACK deadline; the backup takes over; the
+// primary resumes and multicasts at once.
+func scenario4(cutBackupMulticast bool) *Sim {
+	c := DefaultConfig(1005)
+	c.Receivers = 3
+	c.Rate = 20e6
+	c.Batch = 64
+	c.Objects = map[string]uint64{"big1": 100e6, "big2": 100e6}
+	c.Loss = []float64{0.01, 0.01, 0.01}
+	c.SockBuffer = 1 << 20
+	s := New(c)
+	s.Start()
+	s.At(2*time.Second, "pause primary", func() { s.pause(s.primary.h) })
+	if cutBackupMulticast {
+		s.At(2*time.Second, "cut the backup's multicast", func() { s.backup.h.cutData = true })
+	}
+	s.At(9*time.Second, "resume primary", func() { s.unpause(s.primary.h) })
+	return s
+}
+
+// TestScenarioPausedPrimaryTwoSenders: the two-sender window is bounded
+// (S3): at once when the backup hears the primary on the group
+// (HeardPrimary), within HandbackTimeout after its periodic check when
+// its multicast is cut (PeriodicCheck, Reclaim, Tick).
+func TestScenarioPausedPrimaryTwoSenders(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backup-multicast-cut=%v", cut), func(t *testing.T) {
+			s := scenario4(cut)
+			r := s.Run(40 * time.Second)
+			mustPass(t, r)
+			if r.Takeovers == 0 {
+				t.Fatalf("the backup did not take over\n%s", r.Trace)
+			}
+			if r.Handbacks == 0 {
+				t.Fatalf("the backup did not hand back\n%s", r.Trace)
+			}
+			t.Logf("two-sender window %v (S3 bound %v, HandbackTimeout %v); takeovers %d; peak NACK rate %.1f/s (target %.0f/s)",
+				r.MaxOverlap, r.S3Bound, s.cfg.Failover.HandbackTimeout, r.Takeovers, r.PeakNackRate, r.NackTarget)
+		})
+	}
+}
+
+// TestScenarioDivergedBackup: issue 12 failure 3, a backup whose origin
+// has one file changed, one missing and one extra; the primary dies for
+// good mid-transfer. Records what the receivers end with and the alerts.
+func TestScenarioDivergedBackup(t *testing.T) {
+	c := DefaultConfig(1006)
+	c.Objects = map[string]uint64{"a": 300_000, "b": 300_000, "c": 300_000, "d": 300_000}
+	c.BackupDiverge = &Divergence{Changed: []string{"a"}, Missing: []string{"b"}, Extra: []string{"x"}}
+	c.Rate = 1 << 20
+	s := New(c)
+	var divergenceAlerts int
+	s.onDivergence = func(*senderNode) { divergenceAlerts++ } // A1: not built yet
+	s.Start()
+	s.At(time.Second, "kill primary for good", func() { s.kill(s.primary.h) })
+	r := s.Run(2 * time.Minute)
+	mustPass(t, r)
+	for i := range s.recvs {
+		t.Logf("recv%d holds %v (manifest from %s)", i, s.Files(i), s.recvs[i].from)
+	}
+	t.Logf("backup origin: %v; takeovers %d; removals %d; replacements %d; alerts %q", s.backupOrigin.paths(), r.Takeovers, r.Removals, r.Replacements, r.Alerts)
+	completeBy(t, s)
+	t.Run("A1", func(t *testing.T) {
+		if !knownFailures {
+			t.Skip("fails until A1 (a divergence alert raised by the backup when its manifest differs from the primary's while both are alive) exists: issue 12; the hook Sim.onDivergence is empty")
+		}
+		if divergenceAlerts == 0 {
+			t.Fatal("no divergence alert")
+		}
+	})
+}
+
+// TestScenarioChunkSizeChange: issue 12 failure 7, the primary restarts
+// with another chunk size mid-transfer: versions cover the chunk size, so
+// receivers never mix chunks of two sizes and complete.
+func TestScenarioChunkSizeChange(t *testing.T) {
+	c := DefaultConfig(1007)
+	c.Objects = map[string]uint64{"a": 2_000_000, "b": 1_000_000}
+	c.Rate = 2 << 20
+	s := New(c)
+	s.Start()
+	s.At(1200*time.Millisecond, "kill primary", func() { s.kill(s.primary.h) })
+	s.At(1500*time.Millisecond, "restart primary with chunk size 1000", func() {
+		s.primary.chunk = 1000
+		s.restart(s.primary.h)
+	})
+	bound := s.cfg.L1Bound(s.maxBytes)
+	r := s.Run(1500*time.Millisecond + bound)
+	mustPass(t, r)
+	done := completeBy(t, s)
+	m, _ := s.activeManifest()
+	if m.Objects[0].ChunkSize != 1000 {
+		t.Fatalf("active manifest has chunk size %d", m.Objects[0].ChunkSize)
+	}
+	t.Logf("complete at %v (bound %v after the restart); verify failures %d", done, bound, r.VerifyFails)
+}
+
+// TestScenarioForgedEpochs: R1 under forged DATA that names real objects
+// and versions with random epochs (an attacker without packet keys who
+// fetched the manifest).
+func TestScenarioForgedEpochs(t *testing.T) {
+	if !knownFailures {
+		t.Skip("fails until the receiver bounds its per-epoch counters (pkg/receiver data.go countEpoch adds an entry to r.epochs for every epoch of an accepted DATA packet, with no bound): issue 12; NACKCAST_SIM_KNOWN_FAILURES=1 runs it")
+	}
+	c := DefaultConfig(1008)
+	c.Forge, c.ForgeKnown = true, true
+	r := New(c).RunPhases()
+	mustPass(t, r)
+}
