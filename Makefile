@@ -124,6 +124,10 @@ FUZZ_TARGETS := \
 fuzz: ## explore every fuzz target for FUZZ_EXECS executions each; the seed corpora in testdata/fuzz run in make test
 	scripts/fuzz.sh $(FUZZ_EXECS) $(FUZZ_TARGETS)
 
+.PHONY: sim
+sim: ## the deterministic protocol simulator over SEEDS random seeds (default 10000); a failure prints its seed
+	$(GO) test -count=1 -timeout 3600s -run 'TestSimSeeds' ./pkg/sim -sim.seeds=$(or $(SEEDS),10000) -v
+
 .PHONY: demo
 demo: build ## run the main job on the embedded default and verify every receiver
 	$(GO) run ./scripts/demo -bin $(BIN)

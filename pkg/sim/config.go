@@ -26,7 +26,7 @@ type Config struct {
 
 	// Sender glue (pkg/sender Config).
 	ChunkSize        uint32
-	BackupChunkSize  uint32 // 0: ChunkSize
+	BackupChunkSize  uint32  // 0: ChunkSize
 	Rate             float64 // bytes per virtual second, shared by all jobs
 	Batch            int     // DATA packets per paced send
 	AnnounceInterval time.Duration
@@ -82,6 +82,12 @@ type Config struct {
 	// BackupOrigin, when set, is the backup's origin at the start
 	// (path → content generation; see originFile), else the primary's.
 	BackupDiverge *Divergence
+
+	// SenderClockBack lets the random fault plan jump senders' clocks
+	// back. Off until a sender whose clock jumped back has its manifests
+	// adopted (TestScenarioSenderClockJumpBack): random seeds jump senders'
+	// clocks forward only, receivers' both ways.
+	SenderClockBack bool
 
 	// R1Bound is the most sender epochs a receiver may keep state for.
 	R1Bound int

@@ -10,7 +10,6 @@ import (
 	"github.com/nackcast/nackcast/pkg/chunks"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/repair"
-	"github.com/nackcast/nackcast/pkg/scheduler"
 )
 
 // partial is a partial file with its chunk bitmap: have is what the file
@@ -666,5 +665,3 @@ func (r *receiverNode) complete(m *manifest.Manifest) bool {
 	}
 	return true
 }
-
-var _ = scheduler.Wait

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"path"
-	"slices"
 	"time"
 )
 
@@ -40,7 +39,7 @@ type Result struct {
 	UnicastPulls  int
 	// IdleSpins counts the transmitter's zero-length idle waits (ms).
 	IdleSpins int
-	Alerts        []string
+	Alerts    []string
 }
 
 // Failure formats a failed result for a test log: seed, time, violation
@@ -220,7 +219,7 @@ func (s *Sim) planFaults() {
 			s.At(t+d, "restore grpc "+h.name, func() { h.cutCtl = false })
 		case 6:
 			mag := time.Duration(math.Exp(r.Float64()*math.Log(float64(time.Hour/time.Millisecond)))) * time.Millisecond
-			if r.IntN(2) == 0 {
+			if r.IntN(2) == 0 && (s.cfg.SenderClockBack || !s.isSender(h)) {
 				mag = -mag
 			}
 			s.At(t, fmt.Sprintf("clock jump %s %v", h.name, mag), func() { h.skew += mag })
@@ -341,12 +340,6 @@ func (s *Sim) Files(i int) map[string]string {
 	return out
 }
 
-// paths returns the sorted keys of a map.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
+func (s *Sim) isSender(h *host) bool {
+	return h == s.primary.h || s.backup != nil && h == s.backup.h
 }

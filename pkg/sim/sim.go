@@ -114,7 +114,6 @@ type metrics struct {
 	nackWin       map[int]*nackWindow
 	peakNackRatio float64
 	peakNackRate  float64
-	peakTarget    float64
 	l1Slowest     time.Duration
 	l1Done        int
 	forged        uint64
