@@ -374,7 +374,10 @@ func (r *receiverNode) gotManifest(resp any, code codes.Code, cb func(bool)) {
 			r.trace("manifest held back: "+d.Reason, mr.m.Version, uint64(d.Removed))
 		}
 	case repair.Install:
-		r.adopt(mr.m, cause{sender: mr.sender, active: src.Active})
+		// Adopt installs a version an operator confirmed once whatever it
+		// removes now (Receiver.confirmed is per version): the install is
+		// by the operator's word.
+		r.adopt(mr.m, cause{sender: mr.sender, active: src.Active, confirmed: r.confirmed != 0 && mr.m.Version == r.confirmed})
 	}
 	cb(true)
 }
