@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"time"
 
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -235,42 +234,18 @@ func (r *Receiver) advanceHorizon(epoch, seq uint64) {
 	r.horizon = max(r.horizon, seq)
 }
 
-// maxEpochs bounds the sender epochs a receiver keeps counts for: a cloud
-// sees a few (the primary's restarts, the backup's take-overs), while
-// forged packets without packet keys could name a new one each
-// (guarantee R1). Past it the least recently seen epoch is forgotten.
-const maxEpochs = 16
-
-// countEpoch counts an accepted DATA packet under its sender epoch. Called
-// with r.mu held.
+// countEpoch counts an accepted DATA packet under its sender epoch, in a
+// table bounded by repair.MaxEpochs (guarantee R1). Called with r.mu held.
 func (r *Receiver) countEpoch(h *wire.Header) {
-	e := r.epochs[h.Epoch]
-	now := r.now()
-	if e == nil {
-		if len(r.epochs) >= maxEpochs {
-			r.forgetOldestEpoch()
-			r.dataLog.Debug("packets from a new sender epoch", "epoch", h.Epoch, "backup", h.Flags&wire.FlagBackup != 0)
-		} else {
-			r.dataLog.Info("packets from a new sender epoch", "epoch", h.Epoch, "backup", h.Flags&wire.FlagBackup != 0)
-		}
-		e = &epochStats{backup: h.Flags&wire.FlagBackup != 0, first: now}
-		r.epochs[h.Epoch] = e
+	backup := h.Flags&wire.FlagBackup != 0
+	before := r.epochs.Forgotten()
+	if !r.epochs.Count(h.Epoch, backup, r.now()) {
+		return
 	}
-	e.packets++
-	e.last = now
-}
-
-// forgetOldestEpoch drops the epoch seen least recently. Called with r.mu
-// held.
-func (r *Receiver) forgetOldestEpoch() {
-	var oldest uint64
-	var at time.Time
-	first := true
-	for ep, e := range r.epochs {
-		if first || e.last.Before(at) {
-			oldest, at, first = ep, e.last, false
-		}
+	if r.epochs.Forgotten() > before {
+		r.stats.EpochsForgotten.Add(1)
+		r.dataLog.Debug("packets from a new sender epoch", "epoch", h.Epoch, "backup", backup)
+		return
 	}
-	delete(r.epochs, oldest)
-	r.stats.EpochsForgotten.Add(1)
+	r.dataLog.Info("packets from a new sender epoch", "epoch", h.Epoch, "backup", backup)
 }

@@ -20,7 +20,7 @@ import (
 type heldManifest struct {
 	m        *manifest.Manifest
 	p        *pb.Manifest
-	sender   string
+	src      repair.Source
 	decision repair.AdoptDecision
 	since    time.Time
 }
@@ -36,7 +36,7 @@ func (r *Receiver) holdBack(ch *chanState, m *manifest.Manifest, p *pb.Manifest,
 	r.mu.Lock()
 	fresh := ch.held == nil || ch.held.m.Version != m.Version
 	if fresh {
-		ch.held = &heldManifest{m: m, p: p, sender: src.Sender, decision: d, since: now}
+		ch.held = &heldManifest{m: m, p: p, src: src, decision: d, since: now}
 	}
 	r.mu.Unlock()
 	if !fresh {
@@ -77,7 +77,7 @@ func (r *Receiver) ConfirmManifest(channel string, version uint64) (int, error) 
 	r.mu.Unlock()
 	d := h.decision
 	d.Reason = "confirmed by an operator"
-	r.adopt(ch, h.m, h.p, h.sender, d)
+	r.adopt(ch, h.m, h.p, h.src, d)
 	return d.Removed, nil
 }
 
@@ -93,7 +93,7 @@ func heldStatus(ch *chanState) *pb.HeldManifest {
 		ObjectsTotal:    uint32(len(h.m.Objects)),
 		ObjectsRemoved:  uint32(h.decision.Removed),
 		BytesRemoved:    h.decision.RemovedBytes,
-		SenderId:        h.sender,
+		SenderId:        h.src.Sender,
 		Since:           timestamppb.New(h.since),
 	}
 }

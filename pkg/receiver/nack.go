@@ -335,9 +335,9 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		r.manifestAlert(ch.name, err)
 		return err
 	}
-	src := repair.Source{Sender: resp.GetSenderId(), Active: servesAsActive(resp.GetState())}
+	src := repair.Source{Sender: resp.GetSenderId(), Epoch: resp.GetEpoch(), Active: servesAsActive(resp.GetState())}
 	r.mu.Lock()
-	d := r.cfg.Adopt.Adopt(repair.Held{Manifest: ch.m, Sender: ch.from}, m, src, ch.confirmed)
+	d := r.cfg.Adopt.Adopt(repair.Held{Manifest: ch.m, Sender: ch.from, Epoch: ch.fromEpoch}, m, src, ch.confirmed)
 	same := ch.m != nil && ch.m.Version == m.Version
 	if d.Adoption != repair.Install {
 		ch.refetch = false
@@ -353,7 +353,7 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		r.holdBack(ch, m, resp.GetManifest(), src, d)
 		return nil
 	}
-	r.adopt(ch, m, resp.GetManifest(), src.Sender, d)
+	r.adopt(ch, m, resp.GetManifest(), src, d)
 	return nil
 }
 
@@ -385,14 +385,15 @@ func servesAsActive(st pb.SenderState) bool {
 	return st == pb.SenderState_SENDER_STATE_ACTIVE || st == pb.SenderState_SENDER_STATE_UNSPECIFIED
 }
 
-// adopt persists and installs manifest m (wire form p) served by sender.
-func (r *Receiver) adopt(ch *chanState, m *manifest.Manifest, p *pb.Manifest, sender string, d repair.AdoptDecision) {
+// adopt persists and installs manifest m (wire form p) served by src.
+func (r *Receiver) adopt(ch *chanState, m *manifest.Manifest, p *pb.Manifest, src repair.Source, d repair.AdoptDecision) {
+	sender := src.Sender
 	if err := r.store.SaveManifest(p); err != nil {
 		r.nackLog.Warn("cannot persist manifest", "channel", ch.name, "error", err)
 	}
 	r.mu.Lock()
 	prev, prevFrom := ch.m, ch.from
-	ch.from = sender
+	ch.from, ch.fromEpoch = sender, src.Epoch
 	ch.held = nil
 	r.mu.Unlock()
 	if prev != nil && prevFrom != "" && prevFrom != sender {

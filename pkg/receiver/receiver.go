@@ -51,7 +51,7 @@ type Counters struct {
 	VerifyFailures   atomic.Uint64
 	ObjectsLost      atomic.Uint64
 	ManifestFetches  atomic.Uint64
-	EpochsForgotten  atomic.Uint64 // sender epochs dropped past maxEpochs
+	EpochsForgotten  atomic.Uint64 // sender epochs dropped past repair.MaxEpochs
 	WriteErrors      atomic.Uint64
 	// RepliesPrimaryActive counts NACKs a standing-by backup disregarded.
 	RepliesPrimaryActive atomic.Uint64
@@ -90,13 +90,6 @@ type objState struct {
 	parity  map[uint32]*heldBlock // parity held by block, or nil
 }
 
-// epochStats counts the DATA packets of one sender epoch.
-type epochStats struct {
-	backup      bool
-	packets     uint64
-	first, last time.Time
-}
-
 // chanState is one subscribed channel.
 type chanState struct {
 	name      string
@@ -109,8 +102,9 @@ type chanState struct {
 	fetchedAt time.Time // last manifest fetch that got an answer
 	announced uint64    // last manifest version announced on the wire
 	// from is the sender that served the installed manifest ("" when it
-	// was loaded from disk).
-	from string
+	// was loaded from disk), fromEpoch its incarnation.
+	from      string
+	fromEpoch uint64
 	// held is a manifest from the active sender held back because it
 	// would remove too much (repair.HoldBack); confirmed is the version
 	// an operator confirmed with ConfirmManifest.
@@ -139,7 +133,7 @@ type Receiver struct {
 	mu           sync.Mutex
 	channels     map[string]*chanState
 	byID         map[uint32]*chanState
-	epochs       map[uint64]*epochStats
+	epochs       repair.Epochs
 	alerts       alerter
 	activeSender string
 	failovers    uint64
@@ -208,7 +202,6 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		store:      st,
 		channels:   make(map[string]*chanState),
 		byID:       make(map[uint32]*chanState),
-		epochs:     make(map[uint64]*epochStats),
 		commitWake: make(chan struct{}, 1),
 		codec:      fec.NewCodec(),
 		pulls:      make(chan pullJob, 1024),

@@ -55,15 +55,15 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 		},
 	}
 	st.Alerts, st.RecentAlerts = r.alerts.log.Snapshot()
-	for epoch, e := range r.epochs {
+	r.epochs.Each(func(epoch uint64, e repair.EpochStats) {
 		st.Epochs = append(st.Epochs, &pb.EpochStats{
 			Epoch:     epoch,
-			Backup:    e.backup,
-			Packets:   e.packets,
-			FirstSeen: timestamppb.New(e.first),
-			LastSeen:  timestamppb.New(e.last),
+			Backup:    e.Backup,
+			Packets:   e.Packets,
+			FirstSeen: timestamppb.New(e.First),
+			LastSeen:  timestamppb.New(e.Last),
 		})
-	}
+	})
 	slices.SortFunc(st.Epochs, func(a, b *pb.EpochStats) int { return a.GetFirstSeen().AsTime().Compare(b.GetFirstSeen().AsTime()) })
 	for _, name := range r.cfg.Channels {
 		ch := r.channels[name]

@@ -9,13 +9,14 @@ import (
 // This file is the receiver's rule for adopting a fetched manifest
 // (guarantee S2 in README.md): content is deleted or replaced only on an
 // authoritative manifest — from the cloud's active sender, not older than
-// the one held from the same sender — and never wholesale without an
-// operator's word.
+// the one held from the same sender incarnation — and never wholesale
+// without an operator's word.
 
 // Source says who served a manifest.
 type Source struct {
-	// Sender is the serving sender's identifier.
+	// Sender is the serving sender's identifier, Epoch its incarnation.
 	Sender string
+	Epoch  uint64
 	// Active is set when the sender reported itself the cloud's active
 	// sender. A standing-by (or starting, or handing-back) sender's
 	// manifest may lag the origin the cloud distributes.
@@ -26,6 +27,7 @@ type Source struct {
 type Held struct {
 	Manifest *manifest.Manifest // nil when none is held
 	Sender   string
+	Epoch    uint64
 }
 
 // Adoption is what to do with a fetched manifest.
@@ -106,7 +108,11 @@ func (p AdoptPolicy) Adopt(held Held, next *manifest.Manifest, src Source, confi
 	if !src.Active {
 		return AdoptDecision{Adoption: Ignore, Reason: fmt.Sprintf("sender %q is not the cloud's active sender", src.Sender)}
 	}
-	if src.Sender == held.Sender && next.GeneratedAt.Before(cur.GeneratedAt) {
+	// Within one incarnation a sender stamps its manifests in order (it
+	// never stamps one before the previous, whatever its clock does), so
+	// an older stamp is a stale answer. Another incarnation's stamps come
+	// from a clock that may have been set back meanwhile: not comparable.
+	if src.Sender == held.Sender && src.Epoch == held.Epoch && next.GeneratedAt.Before(cur.GeneratedAt) {
 		return AdoptDecision{Adoption: Ignore, Reason: fmt.Sprintf("older than the manifest held from %q (%v < %v)", src.Sender, next.GeneratedAt, cur.GeneratedAt)}
 	}
 	d := AdoptDecision{Adoption: Install}

@@ -54,21 +54,22 @@ func TestAdopt(t *testing.T) {
 	}{
 		{"nothing held: any sender's manifest", Held{}, lessOne, backupStandby, 0, Install, 0},
 		{"nothing held: even an empty one", Held{}, empty, primary, 0, Install, 0},
-		{"same version", Held{held, "primary"}, mkManifest(t, t2, 100, ten...), primary, 0, Ignore, 0},
-		{"additions from the primary", Held{held, "primary"}, grown, primary, 0, Install, 0},
-		{"one removal from the primary", Held{held, "primary"}, lessOne, primary, 0, Install, 1},
+		{"same version", Held{held, "primary", 0}, mkManifest(t, t2, 100, ten...), primary, 0, Ignore, 0},
+		{"additions from the primary", Held{held, "primary", 0}, grown, primary, 0, Install, 0},
+		{"one removal from the primary", Held{held, "primary", 0}, lessOne, primary, 0, Install, 1},
 		// Failure 2: a standing-by backup whose origin lacks files.
-		{"standby backup's manifest", Held{held, "primary"}, lessOne, backupStandby, 0, Ignore, 0},
-		{"standby backup's additions too", Held{held, "primary"}, grown, backupStandby, 0, Ignore, 0},
-		{"active backup after a takeover", Held{held, "primary"}, lessOne, backupActive, 0, Install, 1},
-		{"older from the same sender (rollback)", Held{held, "primary"}, mkManifest(t, t1.Add(-time.Second), 100, ten[1:]...), primary, 0, Ignore, 0},
-		{"older clock of another active sender", Held{held, "primary"}, mkManifest(t, t1.Add(-time.Hour), 100, ten[1:]...), backupActive, 0, Install, 1},
+		{"standby backup's manifest", Held{held, "primary", 0}, lessOne, backupStandby, 0, Ignore, 0},
+		{"standby backup's additions too", Held{held, "primary", 0}, grown, backupStandby, 0, Ignore, 0},
+		{"active backup after a takeover", Held{held, "primary", 0}, lessOne, backupActive, 0, Install, 1},
+		{"older from the same sender (stale)", Held{held, "primary", 0}, mkManifest(t, t1.Add(-time.Second), 100, ten[1:]...), primary, 0, Ignore, 0},
+		{"older from a restarted sender (clock set back)", Held{held, "primary", 0}, mkManifest(t, t1.Add(-time.Hour), 100, ten[1:]...), Source{Sender: "primary", Epoch: 2, Active: true}, 0, Install, 1},
+		{"older clock of another active sender", Held{held, "primary", 0}, mkManifest(t, t1.Add(-time.Hour), 100, ten[1:]...), backupActive, 0, Install, 1},
 		// Failure 4: an origin scan that saw nothing.
-		{"empty channel", Held{held, "primary"}, empty, primary, 0, HoldBack, 10},
-		{"empty channel, confirmed", Held{held, "primary"}, empty, primary, empty.Version, Install, 10},
-		{"empty channel, another version confirmed", Held{held, "primary"}, empty, primary, lessSix.Version, HoldBack, 10},
-		{"more than half removed", Held{held, "primary"}, lessSix, primary, 0, HoldBack, 6},
-		{"more than half removed, confirmed", Held{held, "primary"}, lessSix, primary, lessSix.Version, Install, 6},
+		{"empty channel", Held{held, "primary", 0}, empty, primary, 0, HoldBack, 10},
+		{"empty channel, confirmed", Held{held, "primary", 0}, empty, primary, empty.Version, Install, 10},
+		{"empty channel, another version confirmed", Held{held, "primary", 0}, empty, primary, lessSix.Version, HoldBack, 10},
+		{"more than half removed", Held{held, "primary", 0}, lessSix, primary, 0, HoldBack, 6},
+		{"more than half removed, confirmed", Held{held, "primary", 0}, lessSix, primary, lessSix.Version, Install, 6},
 	}
 	p := DefaultAdoptPolicy()
 	for _, tt := range tests {
@@ -117,7 +118,7 @@ func TestAdoptRemovalShare(t *testing.T) {
 			if err := p.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			d := p.Adopt(Held{tt.held, "p"}, tt.next, Source{Sender: "p", Active: true}, 0)
+			d := p.Adopt(Held{tt.held, "p", 0}, tt.next, Source{Sender: "p", Active: true}, 0)
 			if d.Adoption != tt.want {
 				t.Errorf("Adopt = %v (%s), want %v", d.Adoption, d.Reason, tt.want)
 			}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -101,5 +102,26 @@ func TestManifestTooLargeRefused(t *testing.T) {
 	}
 	if n, _ := s.alerts.Snapshot(); n == 0 {
 		t.Error("no alert")
+	}
+}
+
+// TestManifestStampsInOrder: a sender whose clock is set back stamps its
+// next manifest after the previous one all the same, so that receivers
+// holding the previous one adopt it (found by the simulator: a receiver
+// ignored every new manifest until the clock caught up).
+func TestManifestStampsInOrder(t *testing.T) {
+	now := time.Unix(2_000_000, 0)
+	s, _ := newTestSender(t, func(c *Config) {})
+	s.now = func() time.Time { return now }
+	before := mustManifest(t, s).GetGeneratedAt().AsTime()
+	now = before.Add(-time.Hour)
+	if err := os.WriteFile(filepath.Join(s.cfg.OriginDir, "chan", "new.txt"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.scanAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after := mustManifest(t, s).GetGeneratedAt().AsTime(); !after.After(before) {
+		t.Errorf("manifest after the clock went back an hour stamped %v, not after the previous %v", after, before)
 	}
 }

@@ -500,6 +500,12 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		cur.files = res.Files // identities may change without content changes
 		return
 	}
+	if cur != nil && !res.Manifest.GeneratedAt.After(cur.m.GeneratedAt) {
+		// The clock was set back: stamp manifests in order all the
+		// same, since receivers ignore a manifest older than the one
+		// they hold from this sender incarnation.
+		res.Manifest.GeneratedAt = cur.m.GeneratedAt.Add(time.Millisecond)
+	}
 	ch := &channel{
 		name:  name,
 		id:    res.Manifest.ChannelID,

@@ -172,8 +172,10 @@ func (t *transmitter) idle(ctx context.Context, timer *time.Timer, now time.Time
 	if active {
 		next = t.nextAnnounce
 	}
+	// Only an active sender starts pooled jobs: a handing-back backup
+	// waking for them would spin (found by the simulator).
 	t.s.mu.Lock()
-	if w, ok := t.s.sched.Wake(); ok && w.Before(next) {
+	if w, ok := t.s.sched.Wake(); ok && active && w.Before(next) {
 		next = w
 	}
 	t.s.mu.Unlock()
