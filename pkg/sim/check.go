@@ -107,6 +107,7 @@ func (s *Sim) checkAll() {
 			s.m.overlapStart = time.Time{}
 		}
 	}
+	s.checkA1()
 	if s.m.maxEpochs > s.cfg.R1Bound {
 		s.failf("R1: a receiver keeps state for %d sender epochs, more than %d", s.m.maxEpochs, s.cfg.R1Bound)
 	}
@@ -150,4 +151,48 @@ func (s *Sim) checkL1(bound time.Duration) {
 		s.m.l1Slowest = max(s.m.l1Slowest, d)
 		s.m.l1Done++
 	}
+}
+
+// checkA1: while the primary and the backup serve different manifests
+// (one pair of versions) and both are up, not paused, reachable over gRPC
+// and the backup's clock is not set back, the backup raises a divergence
+// alert for that pair within Config.A1Bound.
+func (s *Sim) checkA1() {
+	b := s.backup
+	if b == nil || s.cfg.CompareInterval <= 0 {
+		return
+	}
+	p := s.primary
+	if s.m.a1Inc != b.h.inc {
+		s.m.a1Alerted, s.m.a1Inc = nil, b.h.inc
+	}
+	setBack := b.h.skew < s.m.a1Skew
+	s.m.a1Skew = b.h.skew
+	up := func(n *senderNode) bool { return n.h.alive && !n.h.paused && n.m != nil }
+	if setBack || !up(p) || !up(b) || !b.ready || !s.ctlReach(p.h, b.h) || p.m.Version == b.m.Version {
+		s.a1End()
+		return
+	}
+	pair := [2]uint64{p.m.Version, b.m.Version}
+	if s.m.a1Since.IsZero() || pair != s.m.a1Pair {
+		s.a1End()
+		s.m.a1Pair, s.m.a1Since = pair, s.now
+		return
+	}
+	if d := s.now.Sub(s.m.a1Since); d > s.cfg.A1Bound() && !s.m.a1Alerted[pair] {
+		s.failf("A1: the primary (%016x) and the backup (%016x) have served different manifests for %v, both up and reachable, and the backup raised no divergence alert (bound %v)", pair[0], pair[1], d, s.cfg.A1Bound())
+	}
+}
+
+// a1End closes a stretch of divergence A1 watched.
+func (s *Sim) a1End() {
+	if s.m.a1Since.IsZero() {
+		return
+	}
+	d := s.now.Sub(s.m.a1Since)
+	if d > s.cfg.A1Bound() {
+		s.m.a1Checked++
+	}
+	s.m.a1Max = max(s.m.a1Max, d)
+	s.m.a1Since = time.Time{}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	PrimaryGrace     time.Duration
 	MaxHandoverWait  time.Duration
 	AllowEmptyScan   bool
+	// CompareInterval is the backup's A1 comparison period (-compare-
+	// interval; 0 turns it off).
+	CompareInterval time.Duration
 
 	// Receiver glue (pkg/receiver Config).
 	NackTimeout        time.Duration
@@ -84,12 +87,12 @@ type Config struct {
 	BackupDiverge *Divergence
 
 	// SenderClockBack lets the random fault plan jump senders' clocks
-	// back. Off until a sender whose clock jumped back has its manifests
-	// adopted (TestScenarioSenderClockJumpBack): random seeds jump senders'
-	// clocks forward only, receivers' both ways.
+	// back as well as forward (receivers' clocks jump both ways always).
+	// On in random seeds since 85318d9 (TestScenarioSenderClockJumpBack).
 	SenderClockBack bool
 
-	// R1Bound is the most sender epochs a receiver may keep state for.
+	// R1Bound is the most sender epochs a receiver may keep state for:
+	// repair.MaxEpochs.
 	R1Bound int
 }
 
@@ -122,6 +125,7 @@ func DefaultConfig(seed uint64) Config {
 		CheckInterval:      time.Second,
 		PrimaryGrace:       5 * time.Second,
 		MaxHandoverWait:    10 * time.Second,
+		CompareInterval:    5 * time.Second,
 		NackTimeout:        time.Second,
 		ManifestRefresh:    30 * time.Second,
 		CheckpointInterval: time.Second,
@@ -137,7 +141,7 @@ func DefaultConfig(seed uint64) Config {
 		SockBuffer:         6000,
 		FaultPhase:         30 * time.Second,
 		Objects:            map[string]uint64{"a.bin": 100_000, "b.bin": 250_000, "c/d.bin": 30_000},
-		R1Bound:            64,
+		R1Bound:            repair.MaxEpochs,
 	}
 }
 
@@ -192,6 +196,18 @@ func (c *Config) L1Bound(maxBytes uint64) time.Duration {
 		b += c.ConfirmAfter + time.Second
 	}
 	return b
+}
+
+// A1Bound is the longest the primary and the backup may serve different
+// manifests, both up and reachable, before the backup alerts: the first
+// comparison within CompareInterval, the divergence grace (2 ×
+// RescanInterval + CompareInterval, as sender.New sets it), the
+// comparison that finds the grace passed within one more CompareInterval,
+// the ListChannels and GetManifest calls (each 5 × HealthTimeout at most)
+// and one second of slack.
+func (c *Config) A1Bound() time.Duration {
+	grace := 2*c.RescanInterval + c.CompareInterval
+	return 2*c.CompareInterval + grace + 10*c.HealthTimeout + time.Second
 }
 
 // S3Bound is the longest two senders may multicast DATA at once while the

@@ -81,9 +81,9 @@ type objState struct {
 }
 
 type heldManifest struct {
-	m      *manifest.Manifest
-	sender string
-	since  time.Time // virtual
+	m     *manifest.Manifest
+	src   repair.Source
+	since time.Time // virtual
 }
 
 // receiverNode is a simulated receiver process (pkg/receiver): the real
@@ -102,6 +102,7 @@ type receiverNode struct {
 	m            *manifest.Manifest
 	mcause       cause
 	from         string
+	fromEpoch    uint64
 	held         *heldManifest
 	confirmed    uint64
 	refetch      bool
@@ -111,7 +112,7 @@ type receiverNode struct {
 	core         *repair.Core
 	horizonEpoch uint64
 	horizon      uint64
-	epochs       map[uint64]int
+	epochs       repair.Epochs
 	lastOverflow uint64
 	loopGen      uint64
 	loopBusy     bool
@@ -144,7 +145,6 @@ func (r *receiverNode) start() {
 	now := r.now()
 	*r = receiverNode{s: r.s, h: r.h, idx: r.idx, disk: r.disk, accepted: r.accepted}
 	r.objs = map[uint64]*objState{}
-	r.epochs = map[uint64]int{}
 	r.core = repair.New(r.s.cfg.Repair, rand.New(rand.NewPCG(r.s.rng.Uint64(), r.s.rng.Uint64())), now)
 	r.fetchBackoff = 100 * time.Millisecond
 	r.lastOverflow = r.h.overflow
@@ -204,7 +204,14 @@ func (r *receiverNode) loopDone(d time.Duration) {
 func (r *receiverNode) iterate() {
 	r.loopBusy, r.poked = true, false
 	need := r.m == nil || r.refetch
-	refresh := !need && r.now().Sub(r.fetchedAt) >= r.s.cfg.ManifestRefresh
+	since := r.now().Sub(r.fetchedAt)
+	refresh := !need && since >= r.s.cfg.ManifestRefresh
+	// nackLoop: refetches that ANNOUNCEs (or NACK replies) ask for are
+	// spaced by minRefetchGap.
+	if r.m != nil && r.refetch && since >= 0 && since < minRefetchGap {
+		r.loopDone(minRefetchGap - since)
+		return
+	}
 	if !need && !refresh {
 		r.afterFetch()
 		return
@@ -255,6 +262,9 @@ func (r *receiverNode) holdings() []repair.Holding {
 	return hs
 }
 
+// minRefetchGap mirrors pkg/receiver/nack.go's.
+const minRefetchGap = 100 * time.Millisecond
+
 // nackOnce mirrors Receiver.nackOnce.
 func (r *receiverNode) nackOnce(now time.Time, done func()) {
 	if r.m == nil {
@@ -270,7 +280,11 @@ func (r *receiverNode) nackOnce(now time.Time, done func()) {
 	req := &nackReq{receiver: r.h.name, mversion: version, reqs: reqs, follow: r.core.Following(), horizonEpoch: r.horizonEpoch, horizon: r.horizon}
 	r.trace("nack", uint64(len(reqs)), r.horizon)
 	r.sendNack(req, func(resp *nackResp, from *senderNode) {
-		if resp != nil && resp.primaryActive {
+		if resp != nil && resp.primaryActive && len(resp.actions) == 0 {
+			// The backup disregarded the NACK: the primary is alive but
+			// did not answer; with objects, the backup serves this
+			// receiver by unicast (failover.Alert) and the reply is acted
+			// on like any other.
 			resp = nil
 		}
 		if resp == nil {
@@ -356,8 +370,8 @@ func (r *receiverNode) gotManifest(resp any, code codes.Code, cb func(bool)) {
 	}
 	mr := resp.(*manifestResp)
 	r.fetchedAt = r.now()
-	src := repair.Source{Sender: mr.sender, Active: mr.state == stActive}
-	d := r.s.cfg.Adopt.Adopt(repair.Held{Manifest: r.m, Sender: r.from}, mr.m, src, r.confirmed)
+	src := repair.Source{Sender: mr.sender, Epoch: mr.epoch, Active: mr.state == stActive}
+	d := r.s.cfg.Adopt.Adopt(repair.Held{Manifest: r.m, Sender: r.from, Epoch: r.fromEpoch}, mr.m, src, r.confirmed)
 	if d.Adoption != repair.Install {
 		r.refetch = false
 	}
@@ -368,7 +382,7 @@ func (r *receiverNode) gotManifest(resp any, code codes.Code, cb func(bool)) {
 		}
 	case repair.HoldBack:
 		if r.held == nil || r.held.m.Version != mr.m.Version {
-			r.held = &heldManifest{m: mr.m, sender: mr.sender, since: r.s.now}
+			r.held = &heldManifest{m: mr.m, src: src, since: r.s.now}
 			r.s.m.holdbacks++
 			r.s.m.alerts = append(r.s.m.alerts, fmt.Sprintf("%v %s: manifest held back: %s", r.s.elapsed(), r.h.name, d.Reason))
 			r.trace("manifest held back: "+d.Reason, mr.m.Version, uint64(d.Removed))
@@ -377,17 +391,37 @@ func (r *receiverNode) gotManifest(resp any, code codes.Code, cb func(bool)) {
 		// Adopt installs a version an operator confirmed once whatever it
 		// removes now (Receiver.confirmed is per version): the install is
 		// by the operator's word.
-		r.adopt(mr.m, cause{sender: mr.sender, active: src.Active, confirmed: r.confirmed != 0 && mr.m.Version == r.confirmed})
+		r.adopt(mr.m, src, cause{sender: mr.sender, active: src.Active, confirmed: r.confirmed != 0 && mr.m.Version == r.confirmed})
 	}
 	cb(true)
 }
 
-// adopt mirrors Receiver.adopt: persist, then install.
-func (r *receiverNode) adopt(m *manifest.Manifest, c cause) {
+// adopt mirrors Receiver.adopt: persist, alert when another sender's
+// manifest removes or changes objects (senderChanged), then install.
+func (r *receiverNode) adopt(m *manifest.Manifest, src repair.Source, c cause) {
 	r.disk.saved, r.disk.cause = m, c
-	r.from = c.sender
+	prev, prevFrom := r.m, r.from
+	r.from, r.fromEpoch = src.Sender, src.Epoch
 	r.held = nil
+	if prev != nil && prevFrom != "" && prevFrom != src.Sender {
+		r.senderChanged(prev, prevFrom, m, src.Sender)
+	}
 	r.install(m, c)
+}
+
+// senderChanged mirrors Receiver.senderChanged (A1).
+func (r *receiverNode) senderChanged(prev *manifest.Manifest, prevFrom string, m *manifest.Manifest, sender string) {
+	d := manifest.Compare(prev, m)
+	if len(d.OnlyA) == 0 && len(d.Changed) == 0 {
+		return
+	}
+	detail := fmt.Sprintf("now follows %s, whose manifest %016x removes %d and changes %d of the objects of %s's %016x", sender, m.Version, len(d.OnlyA), len(d.Changed), prevFrom, prev.Version)
+	r.s.m.senderChangedAlerts = append(r.s.m.senderChangedAlerts, r.s.elapsed())
+	r.s.m.alerts = append(r.s.m.alerts, fmt.Sprintf("%v %s: sender changed: %s", r.s.elapsed(), r.h.name, detail))
+	r.trace("sender changed alert", m.Version, 0)
+	if r.s.onSenderChanged != nil {
+		r.s.onSenderChanged(r, detail)
+	}
 }
 
 // confirm is an operator's nackctl confirm-manifest (ConfirmManifest).
@@ -395,7 +429,7 @@ func (r *receiverNode) confirm() {
 	h := r.held
 	r.confirmed = h.m.Version
 	r.trace("operator confirms", h.m.Version, 0)
-	r.adopt(h.m, cause{sender: h.sender, active: true, confirmed: true})
+	r.adopt(h.m, h.src, cause{sender: h.src.Sender, active: true, confirmed: true})
 }
 
 // install mirrors Receiver.install: objects that keep their version keep
@@ -590,8 +624,8 @@ func (r *receiverNode) read(q []packet) {
 	for i := range q {
 		r.handlePacket(&q[i])
 	}
-	if len(r.epochs) > r.s.m.maxEpochs {
-		r.s.m.maxEpochs = len(r.epochs)
+	if n := r.epochs.Len(); n > r.s.m.maxEpochs {
+		r.s.m.maxEpochs = n
 	}
 }
 
@@ -612,7 +646,8 @@ func (r *receiverNode) handlePacket(p *packet) {
 		if o == nil {
 			return
 		}
-		r.epochs[p.epoch]++
+		// countEpoch: the bounded table of repair.Epochs (R1).
+		r.epochs.Count(p.epoch, p.backup, r.now())
 		if o.state == repair.Complete || o.busy {
 			return
 		}

@@ -39,6 +39,18 @@ type Result struct {
 	UnicastPulls  int
 	// IdleSpins counts the transmitter's zero-length idle waits (ms).
 	IdleSpins int
+	// Forged counts the forged packets sent; UnicastReplies the backup's
+	// answers to receivers that cannot reach a live primary.
+	Forged         uint64
+	UnicastReplies int
+	// DivergenceAlerts and SenderChangedAlerts are when A1 alerts were
+	// raised (backup, receivers).
+	DivergenceAlerts    []time.Duration
+	SenderChangedAlerts []time.Duration
+	// A1Checked counts the stretches of divergence longer than A1Bound
+	// (each checked for an alert); A1Longest is the longest stretch.
+	A1Checked int
+	A1Longest time.Duration
 	Alerts    []string
 }
 
@@ -135,6 +147,7 @@ func (s *Sim) Run(end time.Duration) *Result {
 }
 
 func (s *Sim) result(bound time.Duration) *Result {
+	s.a1End()
 	if !s.m.overlapStart.IsZero() {
 		s.m.maxOverlap = max(s.m.maxOverlap, s.now.Sub(s.m.overlapStart))
 	}
@@ -145,6 +158,9 @@ func (s *Sim) result(bound time.Duration) *Result {
 		PeakNackRate: s.m.peakNackRate, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: s.m.peakNackRatio,
 		MaxEpochs: s.m.maxEpochs, Takeovers: s.m.takeovers, Handbacks: s.m.handbacks, Holdbacks: s.m.holdbacks,
 		Removals: s.m.removals, Replacements: s.m.replacements, VerifyFails: s.m.verifyFails, UnicastPulls: s.m.unicastPulls, IdleSpins: s.m.idleSpins,
+		A1Checked: s.m.a1Checked, A1Longest: s.m.a1Max,
+		Forged: s.m.forged, UnicastReplies: s.m.unicastReplies,
+		DivergenceAlerts: s.m.divergenceAlerts, SenderChangedAlerts: s.m.senderChangedAlerts,
 		Alerts: s.m.alerts,
 	}
 }
@@ -181,6 +197,7 @@ func RandomConfig(seed uint64) Config {
 	c.FaultPhase = time.Duration(15+r.IntN(45)) * time.Second
 	c.ConfirmAfter = time.Duration(2+r.IntN(15)) * time.Second
 	c.Faults = true
+	c.SenderClockBack = true
 	c.Forge = r.IntN(3) == 0
 	return c
 }

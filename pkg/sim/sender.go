@@ -66,6 +66,13 @@ type senderNode struct {
 	assumed      bool
 	graceFrom    time.Time
 	alerts       int
+	// listening: the group listener runs (listen.go: opened after
+	// markReady when a peer is configured); lastReclaim is when the
+	// primary last signalled a backup it heard (virtual, as time.Since).
+	listening   bool
+	lastReclaim time.Time
+	// divergence is the backup's A1 watch (failover.Divergence).
+	divergence failover.Divergence
 
 	// passes are the primary's pass records in its state directory: kept
 	// across restarts (pkg/sender/passes.go); restored is what the
@@ -80,10 +87,11 @@ type passRec struct {
 }
 
 type jobRun struct {
-	job  scheduler.Job
-	tag  uint64
-	ri   int
-	next uint32
+	job   scheduler.Job
+	sched *scheduler.Scheduler // that started the job (jobRunner.sched)
+	tag   uint64
+	ri    int
+	next  uint32
 }
 
 func (r *jobRun) done() bool { return r.ri >= len(r.job.Ranges) }
@@ -116,6 +124,9 @@ func (n *senderNode) start() {
 	n.sched = scheduler.New(n.s.cfg.Scheduler, now)
 	if n.backup {
 		n.fo = failover.NewBackup(n.s.cfg.Failover, now)
+		// sender.New: two senders that rescan at different moments differ
+		// for up to a rescan interval after each change.
+		n.divergence.Grace = 2*n.s.cfg.RescanInterval + n.s.cfg.CompareInterval
 		n.graceFrom = n.s.now
 	}
 	n.trace("start", n.epoch, 0)
@@ -137,6 +148,12 @@ func (n *senderNode) markReady() {
 		n.state = stActive
 	}
 	n.trace("ready "+n.state.String(), n.epoch, 0)
+	// Sender.Run: the group listener (when a peer is configured) and, on
+	// a backup, compareLoop start once ready.
+	n.listening = n.backup || n.s.backup != nil
+	if n.backup && n.s.cfg.CompareInterval > 0 {
+		n.s.after(n.s.cfg.CompareInterval, n.h, "compare", n.compareLoop)
+	}
 	w := n.readyWaiters
 	n.readyWaiters = nil
 	for _, f := range w {
@@ -209,6 +226,11 @@ func (n *senderNode) scan() {
 	if n.m != nil && n.m.Version == m.Version {
 		return
 	}
+	if n.m != nil && !m.GeneratedAt.After(n.m.GeneratedAt) {
+		// Sender.apply: the clock was set back; stamp manifests of one
+		// incarnation in order all the same.
+		m.GeneratedAt = n.m.GeneratedAt.Add(time.Millisecond)
+	}
 	n.m = m
 	first := !n.backup || n.state == stActive
 	added, changed, removed := n.sched.SetObjects(m.ChannelID, m.Objects, first, now)
@@ -255,24 +277,16 @@ func (n *senderNode) poke() {
 func (n *senderNode) txRun() {
 	n.txBusy = false
 	now := n.now()
-	if n.fo != nil {
-		// The hand-back is bounded by HandbackTimeout (failover.Tick).
-		// The sender at e918aed does not call Tick yet: this is the glue
-		// the failover package documents.
-		st, abort := n.fo.Tick(now)
-		if abort {
-			n.abortAll("handback timeout")
-		}
-		n.applyBackupState(st, now)
-	}
 	active := n.startJobs(now)
+	n.dropIfStandingBy()
 	n.sendControl(now, active)
 	if len(n.jobs) == 0 {
+		// transmitter.idle: only an active sender wakes for pooled jobs.
 		next := now.Add(time.Second)
 		if active {
 			next = n.nextAnnounce
 		}
-		if w, ok := n.sched.Wake(); ok && w.Before(next) {
+		if w, ok := n.sched.Wake(); ok && active && w.Before(next) {
 			next = w
 		}
 		for _, e := range n.ends {
@@ -281,11 +295,10 @@ func (n *senderNode) txRun() {
 			}
 		}
 		d := n.s.dur(n.h, next)
-		if d <= 0 && !active {
-			// transmitter.idle resets its timer to zero when Wake reports a
-			// pooled job that a sender not active may not start (a backup
-			// handing back with jobs pooled): the real loop spins until the
-			// state changes. Virtual time must advance: one spin per ms.
+		if d <= 0 {
+			// A zero wait: the real loop would spin (timer reset to 0
+			// until something changes). Virtual time must advance: count
+			// it, one spin per ms. None is expected since 85318d9.
 			d = time.Millisecond
 			n.s.m.idleSpins++
 		}
@@ -323,7 +336,7 @@ func (n *senderNode) startJobs(now time.Time) bool {
 			n.s.after(0, n.h, "rescan", n.scan)
 			continue
 		}
-		r := &jobRun{job: j, tag: chunkTag(j.Object.SHA256, j.Object.ChunkSize)}
+		r := &jobRun{job: j, sched: n.sched, tag: chunkTag(j.Object.SHA256, j.Object.ChunkSize)}
 		if len(j.Ranges) > 0 {
 			r.next = j.Ranges[0].First
 		}
@@ -366,30 +379,40 @@ func (n *senderNode) finish(r *jobRun) {
 	for i := 1; i < n.s.cfg.EndRepeats; i++ {
 		n.ends = append(n.ends, pendingEnd{due: now.Add(time.Duration(i) * n.s.cfg.EndSpacing), pkt: end})
 	}
-	n.remove(r)
-	n.sched.Done(r.job, now, n.jobSeq)
 	if !n.backup {
 		n.passes[o.ID] = passRec{version: o.Version, passes: r.job.Pass}
 	}
 	n.trace("job done", o.ID, n.jobSeq)
-	n.jobsDrained(now)
+	n.remove(r, n.jobSeq)
 }
 
-func (n *senderNode) remove(r *jobRun) {
+// remove mirrors transmitter.remove: a finished job (seq > 0) is Done, an
+// aborted one Aborted, on the scheduler that started it; then jobsDrained.
+func (n *senderNode) remove(r *jobRun, seq uint64) {
 	if i := slices.Index(n.jobs, r); i >= 0 {
 		n.jobs = slices.Delete(n.jobs, i, i+1)
 	}
+	now := n.now()
+	if seq > 0 {
+		r.sched.Done(r.job, now, seq)
+	} else {
+		r.sched.Abort(r.job)
+	}
+	n.jobsDrained(now)
 }
 
-// abortAll aborts every job in hand (a backup that must stop now).
-func (n *senderNode) abortAll(why string) {
-	for _, r := range n.jobs {
-		n.sched.Abort(r.job)
+// dropIfStandingBy mirrors transmitter.dropIfStandingBy: a backup that
+// stood by with jobs in hand (the primary heard on the group, or the
+// hand-back time ran out) aborts them all.
+func (n *senderNode) dropIfStandingBy() {
+	if len(n.jobs) == 0 || n.state != stStandby {
+		return
 	}
-	if len(n.jobs) > 0 {
-		n.trace("jobs aborted: "+why, uint64(len(n.jobs)), 0)
+	k := len(n.jobs)
+	for len(n.jobs) > 0 {
+		n.remove(n.jobs[0], 0)
 	}
-	n.jobs = nil
+	n.trace("standing by: jobs in hand aborted", uint64(k), 0)
 }
 
 func (n *senderNode) jobsDrained(now time.Time) {
@@ -455,40 +478,92 @@ func (n *senderNode) resetScheduler(now time.Time, firstPass bool) {
 	}
 }
 
-// hear is the backup listening to the group: a primary heard multicasting
-// is alive, and an active or handing-back backup stands by at once
-// (failover.HeardPrimary; glue as documented by the failover package).
+// hear mirrors Sender.listenGroup: both senders hear the group, END and
+// ANNOUNCE only (wire.ControlFilter drops the rest), their own epoch
+// skipped. The simulation has no packet keys, so forged packets count as
+// they would in a cloud without them. A backup that hears the primary
+// calls heardPrimary; a primary that hears a backup signals it (Reclaim),
+// at most every reclaimEvery.
 func (n *senderNode) hear(q []packet) {
+	if !n.listening {
+		return
+	}
+	heardPrimary, heardBackup := false, false
 	for _, p := range q {
-		if p.backup || p.forged || p.epoch == n.epoch || n.fo == nil {
+		if p.typ != ptEnd && p.typ != ptAnnounce || p.epoch == n.epoch {
 			continue
 		}
-		now := n.now()
-		st, abort := n.fo.HeardPrimary(now)
-		if abort {
-			n.abortAll("heard the primary")
+		if p.backup {
+			heardBackup = true
+		} else {
+			heardPrimary = true
 		}
-		n.applyBackupState(st, now)
+	}
+	now := n.now()
+	switch {
+	case heardPrimary && n.fo != nil:
+		n.heardPrimary(now)
+	case heardBackup && n.fo == nil && n.s.backup != nil && (n.lastReclaim.IsZero() || n.s.now.Sub(n.lastReclaim) >= reclaimEvery):
+		n.lastReclaim = n.s.now
+		n.reclaimHeardBackup()
 	}
 }
 
-// reclaim mirrors Sender.Reclaim on the backup.
-func (n *senderNode) reclaim() senderState {
-	if !n.ready {
-		return stStarting
+// reclaimEvery mirrors pkg/sender/listen.go's.
+const reclaimEvery = 200 * time.Millisecond
+
+// heardPrimary mirrors Sender.heardPrimary: an active or handing-back
+// backup stands by at once; its transmitter drops the jobs in hand.
+func (n *senderNode) heardPrimary(now time.Time) {
+	st, abort := n.fo.HeardPrimary(now)
+	n.applyBackupState(st, now)
+	if abort {
+		n.trace("primary heard on the group: standing by", 0, 0)
+		n.poke()
 	}
+}
+
+// reclaimHeardBackup mirrors Sender.reclaimHeardBackup: the primary's
+// Reclaim to a backup it heard multicasting.
+func (n *senderNode) reclaimHeardBackup() {
+	b := n.s.backup
+	n.trace("backup heard on the group: reclaim", 0, 0)
+	n.s.call(n.h, b.h, "reclaim heard", n.s.cfg.HealthTimeout, false, func(reply func(any, codes.Code)) {
+		reply(b.reclaim(), codes.OK)
+	}, func(any, codes.Code) {})
+}
+
+// reclaim mirrors Sender.Reclaim on the backup: a hand-back started from
+// Active arms handbackTick (startHandback).
+func (n *senderNode) reclaim() senderState {
+	// Not ready yet, it answers from the core all the same (standby).
 	now := n.now()
 	inFlight, _ := n.sched.Load()
+	before, _ := n.fo.State()
 	st := n.fo.Reclaim(now, inFlight)
 	n.applyBackupState(st, now)
-	if st == failover.HandingBack {
-		n.s.after(n.s.cfg.Failover.HandbackTimeout, n.h, "handback tick", n.txRunIfIdle)
+	if before == failover.Active {
+		n.startHandback(st)
 	}
 	return n.state
 }
 
-func (n *senderNode) txRunIfIdle() {
-	if !n.txBusy {
+// startHandback mirrors Sender.startHandback: time.AfterFunc(
+// HandbackTimeout, handbackTick) when st is HandingBack.
+func (n *senderNode) startHandback(st failover.State) {
+	if st == failover.HandingBack {
+		n.s.after(n.s.cfg.Failover.HandbackTimeout, n.h, "handback tick", n.handbackTick)
+	}
+}
+
+// handbackTick mirrors Sender.handbackTick: failover.Tick, and a backup
+// whose hand-back time is up stands by; the transmitter drops the rest.
+func (n *senderNode) handbackTick() {
+	now := n.now()
+	st, abort := n.fo.Tick(now)
+	n.applyBackupState(st, now)
+	if abort {
+		n.trace("hand-back time is up: standing by", 0, 0)
 		n.poke()
 	}
 }
@@ -545,9 +620,7 @@ func (n *senderNode) watchPrimary() {
 		inFlight, _ := n.sched.Load()
 		next := n.fo.PeriodicCheck(now, serving, inFlight)
 		n.applyBackupState(next, now)
-		if next == failover.HandingBack {
-			n.s.after(n.s.cfg.Failover.HandbackTimeout, n.h, "handback tick", n.txRunIfIdle)
-		}
+		n.startHandback(next)
 	})
 }
 
@@ -621,8 +694,26 @@ func (n *senderNode) nack(req *nackReq, reply func(any, codes.Code)) {
 			n.alerts++
 			n.s.m.alerts = append(n.s.m.alerts, fmt.Sprintf("%v network alert: %s cannot reach the primary", n.s.elapsed(), req.receiver))
 		}
-		reply(&nackResp{next: n.sched.NackInterval(now), sender: n.id, state: n.state, primaryActive: true}, codes.OK)
+		resp := &nackResp{next: n.sched.NackInterval(now), sender: n.id, state: n.state, primaryActive: true}
+		if outcome == failover.Alert {
+			n.unicastReplies(req, resp)
+		}
+		reply(resp, codes.OK)
 	})
+}
+
+// unicastReplies mirrors Sender.unicastReplies: UNICAST for every object
+// this sender holds in the version asked for, NOT_FOUND otherwise.
+func (n *senderNode) unicastReplies(req *nackReq, resp *nackResp) {
+	for _, q := range req.reqs {
+		act := scheduler.NotFound
+		if o, ok := n.m.Lookup(q.Object); ok && o.Version == q.Version {
+			act = scheduler.Unicast
+		}
+		resp.actions = append(resp.actions, act)
+	}
+	resp.mversion = n.m.Version
+	n.s.m.unicastReplies += len(resp.actions)
 }
 
 // serveNack is Figure 4 on a NACK (the second half of Sender.Nack).
@@ -630,7 +721,9 @@ func (n *senderNode) serveNack(req *nackReq) *nackResp {
 	now := n.now()
 	info := scheduler.NackInfo{Follow: req.follow, Horizon: req.horizon, HorizonKnown: req.horizonEpoch != 0 && req.horizonEpoch == n.epoch}
 	ds := n.sched.Nack(now, n.m.ChannelID, info, req.reqs, nil)
-	resp := &nackResp{next: n.sched.NackInterval(now), mversion: n.m.Version, sender: n.id, state: n.state}
+	// Sender.Nack: ReplyInterval, so that a scheduler younger than the
+	// receiver's interval never tells it to NACK faster (L2).
+	resp := &nackResp{next: n.sched.ReplyInterval(now, req.follow), mversion: n.m.Version, sender: n.id, state: n.state}
 	wait := false
 	for _, d := range ds {
 		resp.actions = append(resp.actions, d.Action)
@@ -646,6 +739,7 @@ func (n *senderNode) serveNack(req *nackReq) *nackResp {
 type manifestResp struct {
 	m      *manifest.Manifest
 	sender string
+	epoch  uint64
 	state  senderState
 }
 
@@ -656,7 +750,50 @@ func (n *senderNode) getManifest(reply func(any, codes.Code)) {
 		n.readyWaiters = append(n.readyWaiters, func() { n.getManifest(reply) })
 		return
 	}
-	reply(&manifestResp{m: n.m, sender: n.id, state: n.state}, codes.OK)
+	reply(&manifestResp{m: n.m, sender: n.id, epoch: n.epoch, state: n.state}, codes.OK)
+}
+
+// listChannels mirrors Service.ListChannels: the channel's manifest
+// version (0 before the first scan), ready or not.
+func (n *senderNode) listChannels() uint64 {
+	if n.m == nil {
+		return 0
+	}
+	return n.m.Version
+}
+
+// compareLoop mirrors Sender.compareLoop (A1): every CompareInterval the
+// backup asks the primary's versions (ListChannels, 5 × HealthTimeout)
+// and feeds failover.Divergence; a report fetches the primary's manifest
+// to name the paths (reportDivergence) and raises the alert.
+func (n *senderNode) compareLoop() {
+	n.s.after(n.s.cfg.CompareInterval, n.h, "compare", n.compareLoop)
+	p := n.s.primary
+	d := 5 * n.s.cfg.HealthTimeout
+	n.s.call(n.h, p.h, "listchannels", d, false, func(reply func(any, codes.Code)) {
+		reply(p.listChannels(), codes.OK)
+	}, func(resp any, code codes.Code) {
+		if code != codes.OK || n.m == nil {
+			return
+		}
+		pv := resp.(uint64)
+		if !n.divergence.Observe(n.now(), channelName, pv, n.m.Version) {
+			return
+		}
+		mine := n.m
+		bv := mine.Version
+		n.s.call(n.h, p.h, "getmanifest", d, false, func(reply func(any, codes.Code)) { p.getManifest(reply) }, func(resp any, code codes.Code) {
+			detail := "the primary does not serve this channel"
+			if pv != 0 {
+				detail = "the primary's manifest could not be fetched to name the paths"
+				if code == codes.OK {
+					df := manifest.Compare(resp.(*manifestResp).m, mine)
+					detail = fmt.Sprintf("%d changed %v, %d only on the primary %v, %d only on the backup %v", len(df.Changed), df.Changed, len(df.OnlyA), df.OnlyA, len(df.OnlyB), df.OnlyB)
+				}
+			}
+			n.s.divergenceAlert(n, pv, bv, detail)
+		})
+	})
 }
 
 // pullResp is the outcome of a Pull: the chunks' bytes as a tag.

@@ -100,8 +100,11 @@ type Sim struct {
 	// empty channel (ground truth for S2).
 	emptyVersions map[uint64]bool
 	m             metrics
-	// Hooks, for scenarios.
-	onDivergence func(b *senderNode) // A1: empty for now
+	// Hooks, for scenarios: onDivergence runs when the backup raises an
+	// A1 alert (compareLoop), onSenderChanged when a receiver does
+	// (senderChanged).
+	onDivergence    func(b *senderNode, detail string)
+	onSenderChanged func(r *receiverNode, detail string)
 }
 
 // metrics are the measured maxima of a run.
@@ -125,6 +128,25 @@ type metrics struct {
 	verifyFails   int
 	unicastPulls  int
 	idleSpins     int
+	// unicastReplies counts the backup's UNICAST/NOT_FOUND answers to
+	// receivers that cannot reach a live primary (failover.Alert).
+	unicastReplies int
+	// A1: when the backup raised divergence alerts, when receivers raised
+	// sender-changed alerts.
+	divergenceAlerts    []time.Duration
+	senderChangedAlerts []time.Duration
+	// A1's check: a1Pair are the primary's and the backup's manifest
+	// versions, differing, since a1Since while both were up, not paused
+	// and reachable over gRPC, the backup's clock not set back (zero: not
+	// so); a1Alerted the pairs the backup's current incarnation alerted
+	// on; a1Inc and a1Skew the backup's incarnation and skew last seen.
+	a1Pair    [2]uint64
+	a1Since   time.Time
+	a1Alerted map[[2]uint64]bool
+	a1Inc     uint64
+	a1Skew    time.Duration
+	a1Max     time.Duration
+	a1Checked int
 }
 
 type nackWindow struct {
@@ -296,6 +318,21 @@ func (s *Sim) multicast(h *host, pkts []packet) {
 	}
 }
 
+// divergenceAlert records an A1 alert raised by backup b
+// (reportDivergence).
+func (s *Sim) divergenceAlert(b *senderNode, primary, backup uint64, detail string) {
+	s.m.divergenceAlerts = append(s.m.divergenceAlerts, s.elapsed())
+	if s.m.a1Alerted == nil || s.m.a1Inc != b.h.inc {
+		s.m.a1Alerted, s.m.a1Inc = map[[2]uint64]bool{}, b.h.inc
+	}
+	s.m.a1Alerted[[2]uint64{primary, backup}] = true
+	s.m.alerts = append(s.m.alerts, fmt.Sprintf("%v %s: channel differs from the primary: %s", s.elapsed(), b.id, detail))
+	b.trace("divergence alert", 0, 0)
+	if s.onDivergence != nil {
+		s.onDivergence(b, detail)
+	}
+}
+
 func (s *Sim) firstRecv() int {
 	if len(s.recvs) == 0 {
 		return len(s.hosts)
@@ -329,6 +366,10 @@ func (s *Sim) deliver(h *host, inc uint64, pkts []packet) {
 func (s *Sim) readPackets(h *host, q []packet) {
 	if s.backup != nil && h == s.backup.h {
 		s.backup.hear(q)
+		return
+	}
+	if h == s.primary.h {
+		s.primary.hear(q)
 		return
 	}
 	for _, r := range s.recvs {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nackcast/nackcast/pkg/manifest"
 )
 
 var (
@@ -27,10 +29,6 @@ func seedCount() int {
 	}
 	return 500
 }
-
-// knownFailures runs the scenarios that fail with today's code instead
-// of skipping them.
-var knownFailures = os.Getenv("NACKCAST_SIM_KNOWN_FAILURES") != ""
 
 // TestSimSeeds runs random clouds with random faults, then heals them and
 // checks every invariant. A failure prints its seed; -sim.seed=N replays
@@ -70,6 +68,8 @@ func TestSimSeeds(t *testing.T) {
 		peak                            *Result
 		takeovers, handbacks, holdbacks int
 		pulls, verifyFails, maxEpochs   int
+		a1Checked, a1Alerts, changed    int
+		a1Longest                       time.Duration
 	)
 	for _, r := range results {
 		virt += r.VirtualTime
@@ -80,6 +80,10 @@ func TestSimSeeds(t *testing.T) {
 		pulls += r.UnicastPulls
 		verifyFails += r.VerifyFails
 		maxEpochs = max(maxEpochs, r.MaxEpochs)
+		a1Checked += r.A1Checked
+		a1Alerts += len(r.DivergenceAlerts)
+		changed += len(r.SenderChangedAlerts)
+		a1Longest = max(a1Longest, r.A1Longest)
 		if r.Err != nil {
 			failed = append(failed, r.Seed)
 			t.Error(r.Failure())
@@ -104,6 +108,8 @@ func TestSimSeeds(t *testing.T) {
 	}
 	t.Logf("takeovers %d, hand-backs %d, manifests held back %d, unicast pulls %d, verify failures %d, most sender epochs at one receiver %d",
 		takeovers, handbacks, holdbacks, pulls, verifyFails, maxEpochs)
+	t.Logf("A1: %d divergences outlasted the bound (%v for the defaults), each alerted; longest divergence %v; divergence alerts %d, sender-changed alerts %d",
+		a1Checked, (&Config{RescanInterval: 5 * time.Second, CompareInterval: 5 * time.Second, HealthTimeout: 300 * time.Millisecond}).A1Bound(), a1Longest, a1Alerts, changed)
 }
 
 // TestDeterministic runs seeds twice: the same seed gives the same trace.
@@ -300,31 +306,59 @@ func TestScenarioPausedPrimaryTwoSenders(t *testing.T) {
 
 // TestScenarioDivergedBackup: issue 12 failure 3, a backup whose origin
 // has one file changed, one missing and one extra; the primary dies for
-// good mid-transfer. Records what the receivers end with and the alerts.
+// good mid-transfer, after both ran together longer than the divergence
+// grace. A1: the backup alerts while both are alive (compareLoop,
+// failover.Divergence), before the primary's death; every receiver that
+// adopts the backup's manifest after the take-over alerts that the sender
+// changed content (senderChanged).
 func TestScenarioDivergedBackup(t *testing.T) {
 	c := DefaultConfig(1006)
-	c.Objects = map[string]uint64{"a": 300_000, "b": 300_000, "c": 300_000, "d": 300_000}
+	c.Objects = map[string]uint64{"a": 10_000_000, "b": 10_000_000, "c": 10_000_000, "d": 10_000_000}
 	c.BackupDiverge = &Divergence{Changed: []string{"a"}, Missing: []string{"b"}, Extra: []string{"x"}}
 	c.Rate = 1 << 20
+	c.SockBuffer = 1 << 16
 	s := New(c)
-	var divergenceAlerts int
-	s.onDivergence = func(*senderNode) { divergenceAlerts++ } // A1: not built yet
+	var divergence []time.Duration
+	var details []string
+	s.onDivergence = func(_ *senderNode, detail string) {
+		divergence = append(divergence, s.elapsed())
+		details = append(details, detail)
+	}
+	changed := map[string]time.Duration{}
+	s.onSenderChanged = func(r *receiverNode, _ string) {
+		if _, ok := changed[r.h.name]; !ok {
+			changed[r.h.name] = s.elapsed()
+		}
+	}
 	s.Start()
-	s.At(time.Second, "kill primary for good", func() { s.kill(s.primary.h) })
-	r := s.Run(2 * time.Minute)
+	kill := 25 * time.Second
+	s.At(kill, "kill primary for good", func() { s.kill(s.primary.h) })
+	r := s.Run(kill + 3*time.Minute)
 	mustPass(t, r)
 	for i := range s.recvs {
 		t.Logf("recv%d holds %v (manifest from %s)", i, s.Files(i), s.recvs[i].from)
 	}
-	t.Logf("backup origin: %v; takeovers %d; removals %d; replacements %d; alerts %q", s.backupOrigin.paths(), r.Takeovers, r.Removals, r.Replacements, r.Alerts)
+	t.Logf("backup origin: %v; takeovers %d; removals %d; replacements %d", s.backupOrigin.paths(), r.Takeovers, r.Removals, r.Replacements)
 	completeBy(t, s)
 	t.Run("A1", func(t *testing.T) {
-		if !knownFailures {
-			t.Skip("fails until A1 (a divergence alert raised by the backup when its manifest differs from the primary's while both are alive) exists: issue 12; the hook Sim.onDivergence is empty")
+		grace := 2*c.RescanInterval + c.CompareInterval
+		if len(divergence) == 0 || divergence[0] >= kill {
+			t.Fatalf("no divergence alert from the backup before the primary's death at %v (alerts at %v)", kill, divergence)
 		}
-		if divergenceAlerts == 0 {
-			t.Fatal("no divergence alert")
+		if divergence[0] < grace {
+			t.Fatalf("divergence alert at %v, within the grace %v", divergence[0], grace)
 		}
+		t.Logf("backup's divergence alert at %v (grace %v, compare interval %v): %s", divergence[0], grace, c.CompareInterval, details[0])
+		if r.Takeovers == 0 {
+			t.Fatal("the backup did not take over")
+		}
+		for _, rc := range s.recvs {
+			at, ok := changed[rc.h.name]
+			if !ok || at <= kill {
+				t.Fatalf("%s raised no sender-changed alert after the take-over (at %v)", rc.h.name, at)
+			}
+		}
+		t.Logf("sender-changed alerts: %v", changed)
 	})
 }
 
@@ -357,26 +391,23 @@ func TestScenarioChunkSizeChange(t *testing.T) {
 // and versions with random epochs (an attacker without packet keys who
 // fetched the manifest).
 func TestScenarioForgedEpochs(t *testing.T) {
-	if !knownFailures {
-		t.Skip("fails until the receiver bounds its per-epoch counters (pkg/receiver data.go countEpoch adds an entry to r.epochs for every epoch of an accepted DATA packet, with no bound): issue 12; NACKCAST_SIM_KNOWN_FAILURES=1 runs it")
-	}
 	c := DefaultConfig(1008)
 	c.Forge, c.ForgeKnown = true, true
 	r := New(c).RunPhases()
 	mustPass(t, r)
+	if r.MaxEpochs < 2 {
+		t.Fatalf("at most %d epochs at a receiver: the forged packets were not counted", r.MaxEpochs)
+	}
+	t.Logf("%d forged packets; most sender epochs at one receiver %d (R1 bound repair.MaxEpochs = %d)", r.Forged, r.MaxEpochs, c.R1Bound)
 }
 
 // TestScenarioSenderClockJumpBack: the primary's clock jumps back an hour
-// (an NTP step), then an object is published. The primary's new manifest
-// is stamped an hour before the one the receivers hold from it, and
-// repair.AdoptPolicy.Adopt ignores a manifest "older than the manifest
-// held from the same sender": the receivers refetch it on every ANNOUNCE
-// and never install it, until the primary's clock passes the old stamp.
-// L1 fails. Random seeds found it (e.g. seed 12 with sender jumps back).
+// (an NTP step), then an object is published. Random seeds found that the
+// receivers ignored the primary's new manifest, stamped an hour before
+// the one they held from it ("older than held"), until the clock caught
+// up. Since 85318d9 the sender stamps a channel's manifests in order
+// (Sender.apply) and Adopt compares stamps only within one sender epoch.
 func TestScenarioSenderClockJumpBack(t *testing.T) {
-	if !knownFailures {
-		t.Skip("fails until a sender whose clock jumped back has its new manifests adopted (repair.AdoptPolicy.Adopt compares GeneratedAt, a wall-clock stamp, with the held manifest's from the same sender): issue 12; NACKCAST_SIM_KNOWN_FAILURES=1 runs it")
-	}
 	c := DefaultConfig(1009)
 	c.Backup = false
 	s := New(c)
@@ -390,5 +421,10 @@ func TestScenarioSenderClockJumpBack(t *testing.T) {
 	bound := s.cfg.L1Bound(s.maxBytes)
 	r := s.Run(6*time.Second + bound)
 	mustPass(t, r)
-	completeBy(t, s)
+	done := completeBy(t, s)
+	m, _ := s.activeManifest()
+	if !slices.ContainsFunc(m.Objects, func(o manifest.Object) bool { return o.Path == "new.bin" }) {
+		t.Fatalf("the active manifest lacks new.bin")
+	}
+	t.Logf("every receiver holds the manifest with new.bin at %v (bound %v after the publication)", done, bound)
 }
