@@ -108,6 +108,7 @@ func (s *Sim) checkAll() {
 		}
 	}
 	s.checkA1()
+	s.trackActive()
 	if s.m.maxEpochs > s.cfg.R1Bound {
 		s.failf("R1: a receiver keeps state for %d sender epochs, more than %d", s.m.maxEpochs, s.cfg.R1Bound)
 	}

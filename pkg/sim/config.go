@@ -91,6 +91,19 @@ type Config struct {
 	// On in random seeds since 85318d9 (TestScenarioSenderClockJumpBack).
 	SenderClockBack bool
 
+	// LightReceivers makes every receiver a lightweight one, as
+	// scripts/implosion's: it does not join the group and pulls nothing,
+	// so its objects stay missing and it NACKs them for ever, through the
+	// real glue (manifest fetch, nackOnce, sendNack) and repair.Core.
+	LightReceivers bool
+	// StartSpread starts the receivers at random times over its span
+	// instead of all at virtual time zero.
+	StartSpread time.Duration
+	// L2Check makes L2 an invariant: in every 1 s window once every
+	// receiver has followed one interval from the active sender, the
+	// NACK arrival rate there is at most twice TargetNackRate.
+	L2Check bool
+
 	// R1Bound is the most sender epochs a receiver may keep state for:
 	// repair.MaxEpochs.
 	R1Bound int

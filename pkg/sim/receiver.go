@@ -301,6 +301,9 @@ func (r *receiverNode) nackOnce(now time.Time, done func()) {
 			r.refetch = true
 		}
 		for _, id := range acts.Pull {
+			if r.s.cfg.LightReceivers {
+				break // a lightweight receiver pulls nothing
+			}
 			if o := r.objs[id]; o != nil && !o.busy && o.state != repair.Complete {
 				o.busy = true
 				r.pullQ = append(r.pullQ, pullJob{o: o, from: from})

@@ -29,14 +29,16 @@ type Result struct {
 	PeakNackRate  float64
 	NackTarget    float64
 	PeakNackRatio float64
-	MaxEpochs     int
-	Takeovers     int
-	Handbacks     int
-	Holdbacks     int
-	Removals      int
-	Replacements  int
-	VerifyFails   int
-	UnicastPulls  int
+	// L2 is set when the run checked L2 (Config.L2Check).
+	L2           bool
+	MaxEpochs    int
+	Takeovers    int
+	Handbacks    int
+	Holdbacks    int
+	Removals     int
+	Replacements int
+	VerifyFails  int
+	UnicastPulls int
 	// IdleSpins counts the transmitter's zero-length idle waits (ms).
 	IdleSpins int
 	// Forged counts the forged packets sent; UnicastReplies the backup's
@@ -67,7 +69,13 @@ func (s *Sim) Start() {
 		s.backup.start()
 	}
 	for _, r := range s.recvs {
-		r.start()
+		if s.cfg.StartSpread <= 0 {
+			r.start()
+			continue
+		}
+		r.h.alive = false // not started yet
+		h := r.h
+		s.after(time.Duration(s.rng.Int64N(int64(s.cfg.StartSpread))), nil, "start "+h.name, func() { s.restart(h) })
 	}
 	s.after(time.Second, nil, "operator", s.operator)
 }
@@ -148,6 +156,7 @@ func (s *Sim) Run(end time.Duration) *Result {
 
 func (s *Sim) result(bound time.Duration) *Result {
 	s.a1End()
+	peak, _, _ := s.l2Peak()
 	if !s.m.overlapStart.IsZero() {
 		s.m.maxOverlap = max(s.m.maxOverlap, s.now.Sub(s.m.overlapStart))
 	}
@@ -155,7 +164,7 @@ func (s *Sim) result(bound time.Duration) *Result {
 		Seed: s.cfg.Seed, Err: s.fail, At: s.failAt, Trace: s.lastTrace(50), Hash: s.hash.Sum64(),
 		VirtualTime: s.elapsed(), Events: s.events,
 		MaxOverlap: s.m.maxOverlap, S3Bound: s.cfg.S3Bound(), L1Slowest: s.m.l1Slowest, L1Bound: bound,
-		PeakNackRate: s.m.peakNackRate, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: s.m.peakNackRatio,
+		PeakNackRate: peak, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: peak / s.cfg.Scheduler.TargetNackRate, L2: s.cfg.L2Check,
 		MaxEpochs: s.m.maxEpochs, Takeovers: s.m.takeovers, Handbacks: s.m.handbacks, Holdbacks: s.m.holdbacks,
 		Removals: s.m.removals, Replacements: s.m.replacements, VerifyFails: s.m.verifyFails, UnicastPulls: s.m.unicastPulls, IdleSpins: s.m.idleSpins,
 		A1Checked: s.m.a1Checked, A1Longest: s.m.a1Max,

@@ -647,11 +647,11 @@ type nackResp struct {
 // nack mirrors Sender.Nack and backupNack: a sender not ready answers
 // Unavailable; a backup runs Figure 5 first; then Figure 4.
 func (n *senderNode) nack(req *nackReq, reply func(any, codes.Code)) {
+	n.s.countNack(n)
 	if !n.ready || n.m == nil {
 		reply(nil, codes.Unavailable)
 		return
 	}
-	n.s.countNack(n)
 	if n.fo == nil {
 		reply(n.serveNack(req), codes.OK)
 		return
@@ -827,22 +827,4 @@ func (n *senderNode) pull(id, version uint64, ranges chunks.List, reply func(any
 	n.s.after(secs(bytes, n.s.cfg.PullRate), n.h, "pull served", func() {
 		reply(&pullResp{tag: tag, ranges: ranges}, codes.OK)
 	})
-}
-
-// countNack measures NACK arrivals per sender per second (L2).
-func (s *Sim) countNack(n *senderNode) {
-	w := s.m.nackWin[n.h.id]
-	if w == nil {
-		w = &nackWindow{start: s.now}
-		s.m.nackWin[n.h.id] = w
-	}
-	if s.now.Sub(w.start) >= time.Second {
-		rate := float64(w.n) / s.now.Sub(w.start).Seconds()
-		if s.now.Sub(w.start) < 2*time.Second {
-			s.m.peakNackRate = max(s.m.peakNackRate, rate)
-			s.m.peakNackRatio = max(s.m.peakNackRatio, rate/s.cfg.Scheduler.TargetNackRate)
-		}
-		w.start, w.n = s.now, 0
-	}
-	w.n++
 }

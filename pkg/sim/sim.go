@@ -109,25 +109,29 @@ type Sim struct {
 
 // metrics are the measured maxima of a run.
 type metrics struct {
-	overlapStart  time.Time
-	maxOverlap    time.Duration
-	overlapTotal  time.Duration
-	takeovers     int
-	handbacks     int
-	nackWin       map[int]*nackWindow
-	peakNackRatio float64
-	peakNackRate  float64
-	l1Slowest     time.Duration
-	l1Done        int
-	forged        uint64
-	maxEpochs     int
-	alerts        []string
-	holdbacks     int
-	removals      int
-	replacements  int
-	verifyFails   int
-	unicastPulls  int
-	idleSpins     int
+	overlapStart time.Time
+	maxOverlap   time.Duration
+	overlapTotal time.Duration
+	takeovers    int
+	handbacks    int
+	// nacks counts NACK arrivals per sender host per 1 s window; l2Segs
+	// are the stretches each sender was the active one, l2Cur (-1: none)
+	// the current one since l2From.
+	nacks        map[int]map[int64]int
+	l2Segs       []l2Segment
+	l2Cur        int
+	l2From       time.Time
+	l1Slowest    time.Duration
+	l1Done       int
+	forged       uint64
+	maxEpochs    int
+	alerts       []string
+	holdbacks    int
+	removals     int
+	replacements int
+	verifyFails  int
+	unicastPulls int
+	idleSpins    int
 	// unicastReplies counts the backup's UNICAST/NOT_FOUND answers to
 	// receivers that cannot reach a live primary (failover.Alert).
 	unicastReplies int
@@ -149,16 +153,12 @@ type metrics struct {
 	a1Checked int
 }
 
-type nackWindow struct {
-	start time.Time
-	n     int
-}
-
 // New builds a cloud from cfg: hosts, origins, nodes. Nothing runs until
 // Run.
 func New(cfg Config) *Sim {
 	s := &Sim{engine: newEngine(cfg.Seed), cfg: cfg, emptyVersions: map[uint64]bool{}}
-	s.m.nackWin = map[int]*nackWindow{}
+	s.m.nacks = map[int]map[int64]int{}
+	s.m.l2Cur = -1
 	if cfg.BackupChunkSize == 0 {
 		s.cfg.BackupChunkSize = cfg.ChunkSize
 	}
@@ -282,6 +282,9 @@ func (s *Sim) multicast(h *host, pkts []packet) {
 		}
 		var got []packet
 		ri := d.id - s.firstRecv()
+		if ri >= 0 && ri < len(s.recvs) && s.cfg.LightReceivers {
+			continue // a lightweight receiver does not join the group
+		}
 		if ri >= 0 && ri < len(s.recvs) {
 			got = make([]packet, 0, len(pkts))
 			loss := 0.0

@@ -20,6 +20,31 @@ var (
 	flagFirst = flag.Uint64("sim.first", 1, "first seed of TestSimSeeds")
 )
 
+// knownFailures runs the scenarios that fail with today's code instead
+// of skipping them.
+var knownFailures = os.Getenv("NACKCAST_SIM_KNOWN_FAILURES") != ""
+
+// knownFailure skips a scenario that fails with today's code, saying why,
+// unless NACKCAST_SIM_KNOWN_FAILURES is set.
+func knownFailure(t *testing.T, why string) {
+	t.Helper()
+	if !knownFailures {
+		t.Skip("fails until " + why + "; NACKCAST_SIM_KNOWN_FAILURES=1 runs it")
+	}
+}
+
+// l2Every makes every l2Every-th seed of TestSimSeeds a cloud of the L2
+// shape (RandomL2Config, RunL2).
+const l2Every = 50
+
+// runSeed runs one random seed.
+func runSeed(seed uint64) *Result {
+	if seed%l2Every == 0 {
+		return New(RandomL2Config(seed)).RunL2()
+	}
+	return New(RandomConfig(seed)).RunPhases()
+}
+
 func seedCount() int {
 	if *flagSeeds > 0 {
 		return *flagSeeds
@@ -35,7 +60,7 @@ func seedCount() int {
 // it.
 func TestSimSeeds(t *testing.T) {
 	if *flagSeed != 0 {
-		res := New(RandomConfig(*flagSeed)).RunPhases()
+		res := runSeed(*flagSeed)
 		t.Logf("seed %d: %d events, %v simulated, trace hash %016x\n%s", res.Seed, res.Events, res.VirtualTime, res.Hash, res.Trace)
 		if res.Err != nil {
 			t.Fatal(res.Failure())
@@ -51,7 +76,7 @@ func TestSimSeeds(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = New(RandomConfig(*flagFirst + uint64(i))).RunPhases()
+				results[i] = runSeed(*flagFirst + uint64(i))
 			}
 		}()
 	}
@@ -70,6 +95,8 @@ func TestSimSeeds(t *testing.T) {
 		pulls, verifyFails, maxEpochs   int
 		a1Checked, a1Alerts, changed    int
 		a1Longest                       time.Duration
+		l2Runs, l2Over                  int
+		l2Worst                         *Result
 	)
 	for _, r := range results {
 		virt += r.VirtualTime
@@ -89,6 +116,16 @@ func TestSimSeeds(t *testing.T) {
 			t.Error(r.Failure())
 			continue
 		}
+		if r.Seed%l2Every == 0 {
+			l2Runs++
+			if r.PeakNackRatio > 2 {
+				l2Over++
+			}
+			if l2Worst == nil || r.PeakNackRatio > l2Worst.PeakNackRatio {
+				l2Worst = r
+			}
+			continue
+		}
 		if worstOverlap == nil || r.MaxOverlap > worstOverlap.MaxOverlap {
 			worstOverlap = r
 		}
@@ -99,15 +136,19 @@ func TestSimSeeds(t *testing.T) {
 			peak = r
 		}
 	}
-	t.Logf("seeds run: %d (from %d); failures: %d %v", n, *flagFirst, len(failed), failed)
+	t.Logf("seeds run: %d (from %d; every %dth of the L2 shape); failures: %d %v", n, *flagFirst, l2Every, len(failed), failed)
 	t.Logf("virtual time simulated: %v (%d events)", virt.Round(time.Second), events)
 	if worstOverlap != nil {
 		t.Logf("longest two-sender overlap: %v (seed %d; S3 bound %v)", worstOverlap.MaxOverlap, worstOverlap.Seed, worstOverlap.S3Bound)
 		t.Logf("slowest L1 completion after the heal: %v of its bound %v (seed %d)", worstL1.L1Slowest.Round(time.Millisecond), worstL1.L1Bound.Round(time.Millisecond), worstL1.Seed)
-		t.Logf("peak NACK rate: %.1f/s against a target of %.0f/s (%.2f×, seed %d)", peak.PeakNackRate, peak.NackTarget, peak.PeakNackRatio, peak.Seed)
+		t.Logf("peak settled NACK rate (few receivers): %.1f/s against a target of %.0f/s (%.2f×, seed %d)", peak.PeakNackRate, peak.NackTarget, peak.PeakNackRatio, peak.Seed)
 	}
 	t.Logf("takeovers %d, hand-backs %d, manifests held back %d, unicast pulls %d, verify failures %d, most sender epochs at one receiver %d",
 		takeovers, handbacks, holdbacks, pulls, verifyFails, maxEpochs)
+	if l2Worst != nil {
+		t.Logf("L2 (%d clouds of 200-400 lightweight receivers, target 20-40/s, a take-over and a hand-back): peak %.0f NACKs/s against a target of %.0f/s (%.2f×, seed %d); %d clouds above 2×",
+			l2Runs, l2Worst.PeakNackRate, l2Worst.NackTarget, l2Worst.PeakNackRatio, l2Worst.Seed, l2Over)
+	}
 	t.Logf("A1: %d divergences outlasted the bound (%v for the defaults), each alerted; longest divergence %v; divergence alerts %d, sender-changed alerts %d",
 		a1Checked, (&Config{RescanInterval: 5 * time.Second, CompareInterval: 5 * time.Second, HealthTimeout: 300 * time.Millisecond}).A1Bound(), a1Longest, a1Alerts, changed)
 }
@@ -427,4 +468,85 @@ func TestScenarioSenderClockJumpBack(t *testing.T) {
 		t.Fatalf("the active manifest lacks new.bin")
 	}
 	t.Logf("every receiver holds the manifest with new.bin at %v (bound %v after the publication)", done, bound)
+}
+
+// l2Scenario is 300 lightweight receivers and a target of 20 NACKs per
+// second (an interval of 15 s); spread starts them over one interval.
+func l2Scenario(spread bool) *Sim {
+	c := DefaultConfig(1010)
+	c.Receivers = 300
+	c.LightReceivers = true
+	c.Scheduler.TargetNackRate = 20
+	c.Objects = map[string]uint64{"a": 100_000, "b": 50_000, "c": 20_000}
+	c.L2Check = true
+	if spread {
+		c.StartSpread = c.l2Interval()
+	}
+	return New(c)
+}
+
+func runL2Scenario(t *testing.T, s *Sim, pause bool) {
+	t.Helper()
+	settle := s.cfg.l2Settle()
+	r := s.runL2(2*settle, 3*settle+10*time.Second, 5*settle+20*time.Second, pause)
+	peak, at, windows := s.l2Peak()
+	t.Logf("peak %.0f NACKs/s at %v against a target of %.0f/s (%.2f×) over %d settled 1 s windows (settle %v); takeovers %d, hand-backs %d",
+		peak, at, s.cfg.Scheduler.TargetNackRate, peak/s.cfg.Scheduler.TargetNackRate, windows, settle, r.Takeovers, r.Handbacks)
+	mustPass(t, r)
+	if r.Takeovers == 0 || r.Handbacks == 0 {
+		t.Fatalf("takeovers %d, hand-backs %d\n%s", r.Takeovers, r.Handbacks, r.Trace)
+	}
+}
+
+// TestScenarioL2TakeoverHandback: L2 through a take-over and a hand-back,
+// the primary killed and restarted: in every 1 s window once every
+// receiver has followed one interval from the active sender, at most
+// twice the target arrive there (Scheduler.ReplyInterval: a new active
+// sender starts from the interval receivers follow).
+func TestScenarioL2TakeoverHandback(t *testing.T) {
+	runL2Scenario(t, l2Scenario(true), false)
+}
+
+// TestScenarioL2PausedPrimary: the same, the primary paused and resumed.
+// While it is paused every receiver's NACK times out at it and goes to
+// the backup; at SIGCONT the primary serves the NACKs that queued (their
+// callers gave up long ago: about 1,000 for 300 receivers over 50 s) and
+// its rate meter counts them as current load (scheduler.Nack meters every
+// NACK Sender.Nack hands it, whatever its caller's context). It hands out
+// intervals of about 50 s, receivers bunch, and the rate after the
+// settle peaks at 55/s, 2.75× the target. Dropping the NACKs whose caller
+// has given up (in the simulation) brings the peak to 1.5×.
+func TestScenarioL2PausedPrimary(t *testing.T) {
+	knownFailure(t, "a resumed primary stops metering the NACKs that queued while it was paused (pkg/sender Sender.Nack calls scheduler.Nack, which meters them, for requests whose caller's deadline has passed): L2 peaks at 2.75× the target")
+	runL2Scenario(t, l2Scenario(true), true)
+}
+
+// TestScenarioL2SynchronizedStart: 300 receivers that start together
+// (a fleet rebooted at once) NACK in lock-step for ever, and the sender
+// never sees them: repair.Core.Plan puts the next NACK ScanInterval (2 s)
+// ahead without jitter, which wins over an interval below it, and
+// scheduler.updateInterval evaluates before metering the NACK at hand,
+// over max(interval, RateWindow) = 1 s: each burst of 300 NACKs falls
+// outside the window when the next one is evaluated, the population is
+// estimated at zero, the interval stays at MinNackInterval and 300 NACKs
+// arrive every 2 s (150/s, 7.5× the target) for the whole run.
+func TestScenarioL2SynchronizedStart(t *testing.T) {
+	knownFailure(t, "the scheduler meters NACK bursts spaced more than RateWindow apart (scheduler.updateInterval, span max(interval, RateWindow)) or receivers jitter the ScanInterval floor (repair.Core.Plan): L2 peaks at 15× the target")
+	runL2Scenario(t, l2Scenario(false), false)
+}
+
+// TestScenarioL2Seed151: random L2 seed 151 (321 receivers, target 22/s,
+// the primary killed and restarted) peaks at 45 NACKs in one window, just
+// above twice the target, in the third wave after the hand-back (40, 39,
+// 38/s at 174-176 s, 39/s at 186 s, 45/s at 215 s): receivers bunched by
+// the change of sender drift apart more slowly than two intervals. A few
+// random clouds in a hundred do the same, which is why L2 is measured and
+// not enforced on random seeds.
+func TestScenarioL2Seed151(t *testing.T) {
+	knownFailure(t, "receivers bunched by a change of active sender spread out within two intervals (scheduler.ReplyInterval hands every receiver of the wave the same interval; only repair.Core's ±25% jitter spreads them): L2 peaks at 2.05× the target")
+	c := RandomL2Config(151)
+	c.L2Check = true
+	r := New(c).RunL2()
+	t.Logf("peak %.0f NACKs/s against a target of %.0f/s (%.2f×)", r.PeakNackRate, r.NackTarget, r.PeakNackRatio)
+	mustPass(t, r)
 }
