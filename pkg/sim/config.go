@@ -225,16 +225,18 @@ func (c *Config) A1Bound() time.Duration {
 
 // S3Bound is the longest two senders may multicast DATA at once while the
 // backup can observe the primary: HandbackTimeout plus the detection
-// slack. A backup hears a primary that multicasts within one data-plane
-// delay (the primary's first batch), and aborts at once (HeardPrimary);
-// with its multicast cut it finds the primary by its periodic check: at
-// most CheckInterval, two health checks of HealthTimeout, a check result
-// reused for 100 ms, and the Reclaim's control-plane round trips, after
-// which it hands back for HandbackTimeout. The slack is the slower path,
-// plus one paced batch of each sender.
+// slack. Senders hear each other's END and ANNOUNCE only (the listener's
+// socket filter): a backup hears a multicasting primary within one
+// AnnounceInterval and a data-plane delay, and stands by at once
+// (HeardPrimary); the primary, hearing the backup, signals it (Reclaim).
+// With its multicast cut the backup finds the primary by its periodic
+// check: at most CheckInterval, two health checks of HealthTimeout, a
+// check result reused for 100 ms, and the Reclaim's control-plane round
+// trips, after which it hands back for HandbackTimeout (handbackTick).
+// The slack is the slower path, plus one paced batch of each sender.
 func (c *Config) S3Bound() time.Duration {
 	batch := secs(uint64(c.Batch)*uint64(max(c.ChunkSize, c.BackupChunkSize)+40), c.Rate)
-	dataPath := c.DataLatency + c.DataJitter + batch
+	dataPath := c.AnnounceInterval + c.DataLatency + c.DataJitter + batch
 	ctlPath := c.CheckInterval + 2*c.HealthTimeout + 100*time.Millisecond + 4*(c.CtlLatency+c.CtlJitter) + c.Failover.HandbackTimeout
 	return max(dataPath, ctlPath) + 2*batch
 }
