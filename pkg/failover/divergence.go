@@ -61,5 +61,14 @@ func (d *Divergence) Diverged() []string {
 	return out
 }
 
-// Forget drops a channel the backup no longer serves.
+// Forget drops a channel neither sender serves any more.
 func (d *Divergence) Forget(channel string) { delete(d.seen, channel) }
+
+// Keep forgets every channel for which keep is false.
+func (d *Divergence) Keep(keep func(channel string) bool) {
+	for ch := range d.seen {
+		if !keep(ch) {
+			delete(d.seen, ch)
+		}
+	}
+}

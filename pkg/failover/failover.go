@@ -67,8 +67,14 @@ type Config struct {
 	// jobs in hand after the primary's signal before it aborts them.
 	HandbackTimeout time.Duration
 	// HeardWindow is how long a primary heard on the group counts as
-	// alive.
+	// alive; more than the primary's ANNOUNCE interval, which is how
+	// often an idle primary is heard.
 	HeardWindow time.Duration
+	// Grace is how long after the backup starts or stands by a primary
+	// that fails its health check still counts as alive: one starting
+	// with us, or reclaiming its role, is getting ready. A failing check
+	// within the grace raises no alert.
+	Grace time.Duration
 	// MaxTracked bounds the receivers remembered (oldest forgotten first),
 	// so that memory does not grow with the number of receivers.
 	MaxTracked int
@@ -87,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.HandbackTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("handback-timeout %v: must be positive", c.HandbackTimeout))
+	}
+	if c.Grace < 0 {
+		errs = append(errs, fmt.Errorf("primary-grace %v: must not be negative", c.Grace))
 	}
 	if c.HeardWindow <= 0 {
 		errs = append(errs, fmt.Errorf("heard window %v: must be positive", c.HeardWindow))
@@ -155,6 +164,8 @@ type Backup struct {
 	handBy  time.Time
 	heard   time.Time
 	failing time.Time
+	// graceFrom is when the grace began: the backup started or stood by.
+	graceFrom time.Time
 	// seen remembers receivers whose NACK was disregarded, with when, in
 	// order of arrival for eviction.
 	seen  map[string]time.Time
@@ -163,7 +174,7 @@ type Backup struct {
 
 // NewBackup returns a backup standing by since now.
 func NewBackup(cfg Config, now time.Time) *Backup {
-	return &Backup{cfg: cfg, state: Standby, since: now, seen: make(map[string]time.Time)}
+	return &Backup{cfg: cfg, state: Standby, since: now, graceFrom: now, seen: make(map[string]time.Time)}
 }
 
 // State returns the current state and since when.
@@ -181,28 +192,34 @@ func (b *Backup) Nack() NackStep {
 }
 
 // PrimaryChecked applies the result of the liveness check made for a NACK
-// from receiver (steps 505-535).
-func (b *Backup) PrimaryChecked(now time.Time, receiver string, alive bool) Outcome {
+// from receiver (steps 505-535): serving is whether the primary answered
+// its health check with SERVING. A primary that did not counts as alive
+// when it was heard on the group since its checks began to fail, or
+// within the grace; only a SERVING answer ends a run of failing checks,
+// so the grace can never make a primary that multicasts with its control
+// plane cut look dead again.
+func (b *Backup) PrimaryChecked(now time.Time, receiver string, serving bool) Outcome {
 	switch b.state {
 	case Active:
 		return ServeNow
 	case HandingBack:
 		return Disregard
 	}
-	if alive {
+	if serving {
 		b.failing = time.Time{}
 	} else if b.failing.IsZero() || b.failing.After(now) {
 		b.failing = now
 	}
-	alive = alive || b.heardSinceFailing(now)
-	if !alive {
+	heard := !serving && b.heardSinceFailing(now)
+	assumed := !serving && !heard && b.inGrace(now)
+	if !serving && !heard && !assumed {
 		b.set(Active, now)
 		clear(b.seen)
 		b.order = b.order[:0]
 		return TakeOver
 	}
 	b.expire(now)
-	if _, again := b.seen[receiver]; again {
+	if _, again := b.seen[receiver]; again && !assumed {
 		b.seen[receiver] = now
 		return Alert
 	}
@@ -307,7 +324,18 @@ func (b *Backup) PeriodicCheck(now time.Time, primaryServing bool, jobsInHand in
 func (b *Backup) set(s State, now time.Time) {
 	if b.state != s {
 		b.state, b.since = s, now
+		if s == Standby {
+			b.graceFrom = now
+		}
 	}
+}
+
+// inGrace reports whether now is within the grace that began when the
+// backup started or last stood by (a start ahead of now, from a clock that
+// jumped back, does not count).
+func (b *Backup) inGrace(now time.Time) bool {
+	since := now.Sub(b.graceFrom)
+	return since >= 0 && since < b.cfg.Grace
 }
 
 // StartupStep is what a starting primary does after signalling the backup.

@@ -281,3 +281,40 @@ func TestHandbackBoundedAndHeardPrimary(t *testing.T) {
 		t.Errorf("checks failing, primary last heard %v ago: %v, want TakeOver", cfg.HeardWindow, got)
 	}
 }
+
+// TestControlPlaneCutDoesNotFlap: the primary's control plane is cut (every
+// health check fails) while it multicasts, an ANNOUNCE a second; a
+// receiver that cannot reach it NACKs the backup every 500 ms for a
+// minute. The backup may take over once, before it has heard the primary
+// since the checks began to fail; it hears it, stands by, and from then on
+// answers with alerts (served by unicast), never taking over again — the
+// grace it starts on standing by must not make the primary look dead
+// again (found by review: 10 take-overs a minute).
+func TestControlPlaneCutDoesNotFlap(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Grace = 5 * time.Second
+	b := NewBackup(cfg, t0.Add(-time.Hour)) // started long ago: no grace
+	takeovers, alerts := 0, 0
+	nextAnnounce := t0
+	for now := t0; now.Before(t0.Add(time.Minute)); now = now.Add(500 * time.Millisecond) {
+		for !nextAnnounce.After(now) {
+			b.HeardPrimary(nextAnnounce)
+			nextAnnounce = nextAnnounce.Add(time.Second)
+		}
+		if b.Nack() != CheckPrimary {
+			continue
+		}
+		switch b.PrimaryChecked(now, "r1", false) {
+		case TakeOver:
+			takeovers++
+		case Alert:
+			alerts++
+		}
+	}
+	if takeovers > 1 {
+		t.Errorf("%d take-overs in a minute of a control-plane cut, want at most 1", takeovers)
+	}
+	if alerts < 50 {
+		t.Errorf("%d alerts (each answered by unicast), want one for nearly every NACK", alerts)
+	}
+}

@@ -149,7 +149,7 @@ func (r *Receiver) handlePacket(b []byte, run *chunkRun) {
 			return
 		}
 		r.advanceHorizon(h.Epoch, a.Seq)
-		if (ch.m == nil || a.ManifestVersion != ch.m.Version) && (ch.held == nil || ch.held.m.Version != a.ManifestVersion) {
+		if (ch.m == nil || a.ManifestVersion != ch.m.Version) && (ch.held == nil || ch.held.m.Version != a.ManifestVersion) && a.ManifestVersion != ch.declined {
 			if !ch.refetch || ch.announced != a.ManifestVersion {
 				ch.refetch = true
 				ch.announced = a.ManifestVersion

@@ -60,10 +60,13 @@ func (r *Receiver) holdBack(ch *chanState, m *manifest.Manifest, p *pb.Manifest,
 func (r *Receiver) ConfirmManifest(channel string, version uint64) (int, error) {
 	r.mu.Lock()
 	ch := r.channels[channel]
+	r.mu.Unlock()
 	if ch == nil {
-		r.mu.Unlock()
 		return 0, fmt.Errorf("channel %q: %w", channel, ErrNoChannel)
 	}
+	ch.installMu.Lock()
+	defer ch.installMu.Unlock()
+	r.mu.Lock()
 	h := ch.held
 	if h == nil || h.m.Version != version {
 		held := "none"
@@ -74,9 +77,12 @@ func (r *Receiver) ConfirmManifest(channel string, version uint64) (int, error) 
 		return 0, fmt.Errorf("channel %q: version %016x (held back: %s): %w", channel, version, held, ErrNotHeld)
 	}
 	ch.confirmed = version
+	// Counted again against what is installed now.
+	d := r.cfg.Adopt.Adopt(repair.Held{Manifest: ch.m, Sender: ch.from, Epoch: ch.fromEpoch}, h.m, h.src, version)
 	r.mu.Unlock()
-	d := h.decision
-	d.Reason = "confirmed by an operator"
+	if d.Adoption != repair.Install {
+		return 0, fmt.Errorf("channel %q: manifest %016x can no longer be installed: %s", channel, version, d.Reason)
+	}
 	r.adopt(ch, h.m, h.p, h.src, d)
 	return d.Removed, nil
 }

@@ -72,12 +72,22 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 			switch {
 			case err == nil:
 				fetchBackoff = firstBackoff
-			case need && status.Code(err) == codes.FailedPrecondition:
+			case status.Code(err) == codes.FailedPrecondition:
 				// The sender cannot serve this channel's manifest (too
 				// large for a message, say): no quick retry will help.
 				r.manifestAlert(ch.name, fmt.Errorf("the sender cannot serve the manifest: %w", err))
-				timer.Reset(r.cfg.Repair.MaxBackoff)
-				continue
+				r.mu.Lock()
+				held := ch.m != nil
+				if held {
+					// Keep repairing what the held manifest lists; the
+					// periodic refresh asks again.
+					ch.refetch, ch.declined, ch.fetchedAt = false, ch.announced, r.now()
+				}
+				r.mu.Unlock()
+				if !held {
+					timer.Reset(r.cfg.Repair.MaxBackoff)
+					continue
+				}
 			case need:
 				r.nackLog.Warn("manifest fetch failed", "channel", ch.name, "error", err, "retry_in", fetchBackoff)
 				timer.Reset(fetchBackoff)
@@ -336,11 +346,22 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		return err
 	}
 	src := repair.Source{Sender: resp.GetSenderId(), Epoch: resp.GetEpoch(), Active: servesAsActive(resp.GetState())}
+	// One adoption at a time per channel: ConfirmManifest installs too.
+	ch.installMu.Lock()
+	defer ch.installMu.Unlock()
 	r.mu.Lock()
 	d := r.cfg.Adopt.Adopt(repair.Held{Manifest: ch.m, Sender: ch.from, Epoch: ch.fromEpoch}, m, src, ch.confirmed)
 	same := ch.m != nil && ch.m.Version == m.Version
 	if d.Adoption != repair.Install {
 		ch.refetch = false
+	}
+	switch {
+	case same:
+		ch.held = nil // the sender is back to what we hold
+	case d.Adoption == repair.Ignore:
+		// Not again on every ANNOUNCE of this version; the periodic
+		// refresh and NACK replies still ask.
+		ch.declined = m.Version
 	}
 	r.mu.Unlock()
 	switch d.Adoption {
@@ -380,9 +401,9 @@ func (r *Receiver) senderChanged(ch *chanState, prev *manifest.Manifest, prevFro
 }
 
 // servesAsActive reports whether a sender in state st speaks for the
-// cloud: an active sender, or one too old to report its state.
+// cloud: only an active one does.
 func servesAsActive(st pb.SenderState) bool {
-	return st == pb.SenderState_SENDER_STATE_ACTIVE || st == pb.SenderState_SENDER_STATE_UNSPECIFIED
+	return st == pb.SenderState_SENDER_STATE_ACTIVE
 }
 
 // adopt persists and installs manifest m (wire form p) served by src.

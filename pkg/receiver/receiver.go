@@ -110,6 +110,12 @@ type chanState struct {
 	// an operator confirmed with ConfirmManifest.
 	held      *heldManifest
 	confirmed uint64
+	// declined is the last manifest version fetched and not adopted (or
+	// refused by the sender): ANNOUNCEs of it do not trigger refetches.
+	declined uint64
+	// installMu makes adoptions of the channel's manifests one at a
+	// time (the NACK loop's fetches, an operator's ConfirmManifest).
+	installMu sync.Mutex
 	firstAt   time.Time
 	doneAt    time.Time
 	// progressHave and progressAt track progress for the stuck alert.

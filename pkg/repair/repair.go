@@ -238,7 +238,9 @@ func (c *Core) Kick(now time.Time) {
 // objects go in one NACK; successive calls take turns through the rest.
 // Plan also schedules the next periodic cycle.
 func (c *Core) Plan(now time.Time, holdings []Holding) []Request {
-	c.due = now.Add(c.cfg.ScanInterval)
+	// Jittered like the NACK interval: receivers started together must
+	// not scan and NACK in lock-step for ever (found by the simulator).
+	c.due = now.Add(c.jittered(c.cfg.ScanInterval))
 	var want []int
 	for i := range holdings {
 		h := &holdings[i]

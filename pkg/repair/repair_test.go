@@ -55,8 +55,10 @@ func TestPlanSelectsWhatIsMissing(t *testing.T) {
 	if got := c.Plan(t0, holdings[:1]); got != nil {
 		t.Errorf("Plan with everything complete = %v, want nil", got)
 	}
-	if c.Due() != t0.Add(cfg.ScanInterval) {
-		t.Errorf("Due = %v, want next scan", c.Due())
+	// The next scan is a jittered scan interval away.
+	lo, hi := t0.Add(time.Duration(float64(cfg.ScanInterval)*(1-cfg.Jitter))), t0.Add(time.Duration(float64(cfg.ScanInterval)*(1+cfg.Jitter)))
+	if d := c.Due(); d.Before(lo) || d.After(hi) {
+		t.Errorf("Due = %v, want the next scan in [%v, %v]", d, lo, hi)
 	}
 }
 

@@ -199,6 +199,7 @@ type Job struct {
 	Repair  bool
 	Started time.Time
 	gen     uint64
+	owner   *Scheduler // that started it; Done and Abort of another one's job are ignored
 }
 
 type object struct {
@@ -411,6 +412,7 @@ func (s *Scheduler) Next(now time.Time) []Job {
 			Repair:  rec.passes > 0,
 			Started: now,
 			gen:     rec.gen,
+			owner:   s,
 		}
 		switch {
 		case rec.whole:
@@ -460,6 +462,9 @@ func (s *Scheduler) Wake() (time.Time, bool) {
 // counter goes up by one (¶44). A job whose object was removed or changed
 // meanwhile only frees its slot.
 func (s *Scheduler) Done(j Job, now time.Time, seq uint64) {
+	if j.owner != nil && j.owner != s {
+		return // a replaced scheduler's job: its slot is not ours
+	}
 	s.running--
 	rec, ok := s.objects[j.Key]
 	if !ok || rec.gen != j.gen || rec.state != InFlight {
@@ -474,6 +479,9 @@ func (s *Scheduler) Done(j Job, now time.Time, seq uint64) {
 // Abort records that job j could not be completed (its file vanished, say):
 // the slot is freed and the pass does not count.
 func (s *Scheduler) Abort(j Job) {
+	if j.owner != nil && j.owner != s {
+		return
+	}
 	s.running--
 	if rec, ok := s.objects[j.Key]; ok && rec.gen == j.gen && rec.state == InFlight {
 		rec.state = Idle
@@ -546,7 +554,9 @@ func (s *Scheduler) young(now time.Time, follow time.Duration) bool {
 	if now.Before(s.born) {
 		s.born = now
 	}
-	return follow > 0 && now.Sub(s.born) < follow
+	// A claim is worth at most MaxNackInterval: a receiver claiming
+	// hours cannot keep the scheduler young for it for ever.
+	return follow > 0 && now.Sub(s.born) < min(follow, s.cfg.MaxNackInterval)
 }
 
 // metered is the interval a NACK from a receiver following follow counts

@@ -644,3 +644,46 @@ func TestNewSenderStartsFromReceiversInterval(t *testing.T) {
 		t.Errorf("interval after a minute %v, want about %v", got, follow)
 	}
 }
+
+// TestHugeClaimedIntervalIsCapped: one client NACKing five times a second
+// while claiming to follow 1000 hours cannot set everyone's interval:
+// once the scheduler is older than MaxNackInterval its claim counts for
+// no more than the current interval (found by review: 3 s for everyone).
+func TestHugeClaimedIntervalIsCapped(t *testing.T) {
+	cfg := testConfig()
+	s := New(cfg, t0)
+	now := t0
+	for end := t0.Add(cfg.MaxNackInterval + 10*time.Minute); now.Before(end); now = now.Add(200 * time.Millisecond) {
+		s.Nack(now, ch, NackInfo{Follow: 1000 * time.Hour}, nil, nil)
+	}
+	if got := s.NackInterval(now); got > 2*cfg.MinNackInterval {
+		t.Errorf("interval %v after ten minutes of one client claiming 1000 h, want about the minimum %v", got, cfg.MinNackInterval)
+	}
+}
+
+// TestJobOfReplacedSchedulerIgnored: a backup replaces its scheduler when
+// it stands by or takes over while jobs of the old one are in flight;
+// finishing or aborting those jobs must not touch the new scheduler's
+// count of jobs in flight.
+func TestJobOfReplacedSchedulerIgnored(t *testing.T) {
+	a := mkObj(t, "a", 5000, "a")
+	old := New(testConfig(), t0)
+	old.SetObjects(ch, []manifest.Object{a}, true, t0)
+	jobs := old.Next(t0)
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs", len(jobs))
+	}
+	cur := New(testConfig(), t0)
+	cur.SetObjects(ch, []manifest.Object{a}, true, t0)
+	if n := len(cur.Next(t0)); n != 1 {
+		t.Fatalf("%d jobs on the new scheduler", n)
+	}
+	cur.Abort(jobs[0])
+	cur.Done(jobs[0], t0, 1)
+	if inFlight, _ := cur.Load(); inFlight != 1 {
+		t.Errorf("new scheduler has %d jobs in flight after the old one's job ended, want 1", inFlight)
+	}
+	if st, _ := cur.Lookup(Key{ch, a.ID}); st.Passes != 0 {
+		t.Errorf("the old job's pass counted on the new scheduler: %d passes", st.Passes)
+	}
+}

@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,44 +42,72 @@ func (s *Sender) compareLoop(ctx context.Context) {
 			primary[ch.GetChannel()] = ch.GetManifestVersion()
 		}
 		now := s.now()
-		var report []*channel
+		type finding struct {
+			name       string
+			backup     *manifest.Manifest // nil: the backup lacks the channel
+			primaryHas bool
+		}
+		var report []finding
 		s.mu.Lock()
-		for name, ch := range s.channels {
-			if s.divergence.Observe(now, name, primary[name], ch.m.Version) {
-				report = append(report, ch)
+		// Every channel either side serves that this backup is meant to
+		// serve (all, when it discovers channels in its origin).
+		names := make(map[string]bool, len(s.channels)+len(primary))
+		for name := range s.channels {
+			names[name] = true
+		}
+		for name := range primary {
+			if len(s.cfg.Channels) == 0 || slices.Contains(s.cfg.Channels, name) {
+				names[name] = true
 			}
 		}
+		for name := range names {
+			var mine uint64
+			var m *manifest.Manifest
+			if ch := s.channels[name]; ch != nil {
+				mine, m = ch.m.Version, ch.m
+			}
+			if s.divergence.Observe(now, name, primary[name], mine) {
+				report = append(report, finding{name, m, primary[name] != 0})
+			}
+		}
+		s.divergence.Keep(func(name string) bool { return names[name] })
 		s.mu.Unlock()
-		for _, ch := range report {
-			s.reportDivergence(ctx, c, ch, primary[ch.name] != 0)
+		for _, f := range report {
+			s.reportDivergence(ctx, c, f.name, f.backup, f.primaryHas)
 		}
 	}
 }
 
-// reportDivergence raises the alert for channel ch, with the paths that
+// reportDivergence raises the alert for channel name, whose manifest on
+// this backup is backup (nil if it lacks the channel), with the paths that
 // differ when the primary's manifest can be fetched.
-func (s *Sender) reportDivergence(ctx context.Context, c pb.SenderServiceClient, ch *channel, primaryHas bool) {
-	detail := "the primary does not serve this channel"
-	if primaryHas {
+func (s *Sender) reportDivergence(ctx context.Context, c pb.SenderServiceClient, name string, backup *manifest.Manifest, primaryHas bool) {
+	var detail string
+	switch {
+	case !primaryHas:
+		detail = "the primary does not serve this channel"
+	case backup == nil:
+		detail = "the backup does not serve this channel"
+	default:
 		detail = "the primary's manifest could not be fetched to name the paths"
 		cctx, cancel := context.WithTimeout(ctx, 5*s.cfg.HealthTimeout)
-		resp, err := c.GetManifest(cctx, &pb.GetManifestRequest{Channel: ch.name})
+		resp, err := c.GetManifest(cctx, &pb.GetManifestRequest{Channel: name})
 		cancel()
 		if err == nil {
 			if pm, err := manifest.FromProto(resp.GetManifest()); err == nil {
-				d := manifest.Compare(pm, ch.m)
+				d := manifest.Compare(pm, backup)
 				detail = fmt.Sprintf("%d changed %s, %d only on the primary %s, %d only on the backup %s",
 					len(d.Changed), somePaths(d.Changed), len(d.OnlyA), somePaths(d.OnlyA), len(d.OnlyB), somePaths(d.OnlyB))
 			}
 		}
 	}
-	msg := fmt.Sprintf("channel %q on the backup differs from the primary %s: %s; if the backup takes over, receivers will get the backup's content", ch.name, s.cfg.Peer, detail)
-	s.foLog.Error("backup content differs from the primary's", "channel", ch.name, "primary", s.cfg.Peer, "detail", detail)
+	msg := fmt.Sprintf("channel %q on the backup differs from the primary %s: %s; if the backup takes over, receivers will get the backup's content", name, s.cfg.Peer, detail)
+	s.foLog.Error("backup content differs from the primary's", "channel", name, "primary", s.cfg.Peer, "detail", detail)
 	s.alerts.Raise(&pb.Alert{
 		Time:    timestamppb.New(s.now()),
 		Kind:    pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH,
 		Source:  s.cfg.ID,
-		Channel: ch.name,
+		Channel: name,
 		Message: msg,
 	})
 }

@@ -225,6 +225,10 @@ func (c Config) Validate() error {
 	if c.Role == Backup && c.Peer == "" {
 		errs = append(errs, errors.New("primary: a backup needs the primary's address"))
 	}
+	if c.Role == Backup && c.Failover.HeardWindow < 2*c.AnnounceInterval {
+		errs = append(errs, fmt.Errorf("heard-window %v: must be at least twice the primary's -announce %v (an idle primary is heard only by its ANNOUNCEs)",
+			c.Failover.HeardWindow, c.AnnounceInterval))
+	}
 	if c.CompareInterval < 0 {
 		errs = append(errs, fmt.Errorf("compare-interval %v: must not be negative", c.CompareInterval))
 	}

@@ -20,16 +20,17 @@ import (
 // checkPrimary reports whether the primary answers its health check with
 // SERVING within the timeout, retrying once. Concurrent callers share one
 // check, and a result younger than a tenth of a second is reused: a burst
-// of NACKs costs the primary one health check. assumed is set when the
-// primary did not answer but counts as alive within PrimaryGrace.
-func (s *Sender) checkPrimary(ctx context.Context) (alive, assumed bool) {
+// of NACKs costs the primary one health check. The grace after the
+// backup starts or stands by (-primary-grace) is the failover core's
+// business, not this check's.
+func (s *Sender) checkPrimary(ctx context.Context) (alive bool) {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	s.mu.Lock()
 	if time.Since(s.primaryCheckedAt) < 100*time.Millisecond {
-		alive, assumed = s.primaryAlive, s.primaryAssumed
+		alive = s.primaryAlive
 		s.mu.Unlock()
-		return alive, assumed
+		return alive
 	}
 	s.mu.Unlock()
 	for attempt := 0; attempt < 2 && !alive; attempt++ {
@@ -39,14 +40,9 @@ func (s *Sender) checkPrimary(ctx context.Context) (alive, assumed bool) {
 		alive = err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 	}
 	s.mu.Lock()
-	if !alive && time.Since(s.graceFrom) < s.cfg.PrimaryGrace {
-		// A primary starting with us, or reclaiming its role, is getting
-		// ready.
-		alive, assumed = true, true
-	}
-	s.primaryAlive, s.primaryAssumed, s.primaryCheckedAt = alive, assumed, time.Now()
+	s.primaryAlive, s.primaryCheckedAt = alive, time.Now()
 	s.mu.Unlock()
-	return alive, assumed
+	return alive
 }
 
 // backupNack runs the seed's Figure 5 for a NACK arriving at the backup. It
@@ -61,14 +57,10 @@ func (s *Sender) backupNack(ctx context.Context, req *pb.NackRequest) *pb.NackRe
 	case failover.HoldOff:
 		return s.holdOffReply(req)
 	}
-	alive, assumed := s.checkPrimary(ctx)
+	serving := s.checkPrimary(ctx)
 	now := s.now()
 	s.mu.Lock()
-	outcome := s.fo.PrimaryChecked(now, req.GetReceiverId(), alive)
-	if outcome == failover.Alert && assumed {
-		// No alert for a primary we only assume alive while it starts.
-		outcome = failover.Disregard
-	}
+	outcome := s.fo.PrimaryChecked(now, req.GetReceiverId(), serving)
 	if outcome == failover.TakeOver {
 		s.takeOver(now)
 	}
@@ -92,7 +84,7 @@ func (s *Sender) backupNack(ctx context.Context, req *pb.NackRequest) *pb.NackRe
 		SenderId:      s.cfg.ID,
 		State:         s.state,
 		PrimaryActive: true,
-		NextNackAfter: duration(s.sched.NackInterval(now)),
+		NextNackAfter: duration(s.sched.ReplyInterval(now, req.GetNackInterval().AsDuration())),
 	}
 	if outcome == failover.Alert {
 		// This receiver cannot reach the primary, which is alive (it may
@@ -117,9 +109,8 @@ func (s *Sender) unicastReplies(req *pb.NackRequest, resp *pb.NackResponse) {
 		}
 		resp.Objects = append(resp.Objects, &pb.ObjectReply{ObjectId: o.GetObjectId(), Action: act})
 	}
-	if ch != nil {
-		resp.ManifestVersion = ch.m.Version
-	}
+	// No manifest version: a standing-by backup's would only send the
+	// receiver to fetch a manifest it must not adopt.
 }
 
 // holdOffReply answers WAIT for every object while handing back: the
@@ -207,7 +198,6 @@ func (s *Sender) applyBackupState(st failover.State, now time.Time) {
 		s.setState(pb.SenderState_SENDER_STATE_HANDING_BACK)
 	case failover.Standby:
 		if s.state != pb.SenderState_SENDER_STATE_STANDBY {
-			s.graceFrom = time.Now()
 			s.resetScheduler(now, false)
 			s.foLog.Info("backup standing by")
 		}
@@ -243,8 +233,7 @@ func (s *Sender) watchPrimary(ctx context.Context) {
 		if st != failover.Active {
 			continue
 		}
-		serving, assumed := s.checkPrimary(ctx)
-		serving = serving && !assumed
+		serving := s.checkPrimary(ctx)
 		now := s.now()
 		s.mu.Lock()
 		inFlight, _ := s.sched.Load()

@@ -58,7 +58,12 @@ func (s *Sender) listenGroup(ctx context.Context, sock *mcast.Receiver) {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.foLog.Warn("reading the group failed", "error", err)
+			s.foLog.Warn("reading the group failed; retrying", "error", err)
+			select { // a persistent error (interface down) must not spin
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 			continue
 		}
 		heardPrimary, heardBackup := false, false
@@ -123,16 +128,20 @@ func (s *Sender) reclaimHeardBackup(ctx context.Context) {
 }
 
 // handbackTick ends a hand-back that outlasted HandbackTimeout: the
-// backup stands by and its transmitter drops what is left.
+// backup stands by and its transmitter drops what is left. A timer that
+// fired before the core's deadline (another clock) checks again soon.
 func (s *Sender) handbackTick() {
 	now := s.now()
 	s.mu.Lock()
 	st, abort := s.fo.Tick(now)
 	s.applyBackupState(st, now)
 	s.mu.Unlock()
-	if abort {
+	switch {
+	case abort:
 		s.foLog.Info("hand-back time is up: backup standing by, jobs in hand aborted", "timeout", s.cfg.Failover.HandbackTimeout)
 		s.poke(s.wake)
+	case st == failover.HandingBack:
+		time.AfterFunc(s.cfg.Failover.HandbackTimeout/4, s.handbackTick)
 	}
 }
 

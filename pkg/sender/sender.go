@@ -111,9 +111,7 @@ type Sender struct {
 	fo               *failover.Backup
 	checkMu          sync.Mutex
 	primaryAlive     bool
-	primaryAssumed   bool
 	primaryCheckedAt time.Time
-	graceFrom        time.Time
 	takeovers        uint64
 	alerts           alerts.Log
 
@@ -188,11 +186,12 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 	s.epoch = uint64(now.UnixNano())
 	s.sched = scheduler.New(cfg.Scheduler, now)
 	if cfg.Role == Backup {
-		s.fo = failover.NewBackup(cfg.Failover, now)
+		fo := cfg.Failover
+		fo.Grace = cfg.PrimaryGrace
+		s.fo = failover.NewBackup(fo, now)
 		// Two senders that rescan at different moments differ for up
 		// to a rescan interval after each change.
 		s.divergence.Grace = 2*cfg.RescanInterval + cfg.CompareInterval
-		s.graceFrom = time.Now()
 	}
 	if s.keys, err = cfg.Packet.Keyring(); err != nil {
 		return nil, err

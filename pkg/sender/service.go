@@ -125,6 +125,12 @@ func (s *Sender) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackRespons
 		reqs[i] = r
 	}
 
+	if err := ctx.Err(); err != nil {
+		// The receiver gave up on this NACK (a sender paused, then
+		// resumed, finds a backlog of them): it is not load to meter or
+		// a pass to pool (found by the simulator).
+		return nil, status.FromContextError(err).Err()
+	}
 	now := s.now()
 	s.mu.Lock()
 	info := scheduler.NackInfo{

@@ -60,8 +60,9 @@ type transmitter struct {
 }
 
 type pendingEnd struct {
-	due time.Time
-	pkt []byte
+	due   time.Time
+	pkt   []byte
+	sched *scheduler.Scheduler // of the job it ends
 }
 
 // jobRunner walks the chunk ranges of one job.
@@ -133,7 +134,7 @@ func (t *transmitter) run(ctx context.Context) error {
 		}
 		now := t.s.now()
 		active := t.startJobs(now)
-		t.dropIfStandingBy()
+		t.dropStale()
 		if err := t.sendControl(ctx, now, active); err != nil {
 			return err
 		}
@@ -263,26 +264,39 @@ func (t *transmitter) abort(sched *scheduler.Scheduler, j scheduler.Job) {
 	t.s.mu.Unlock()
 }
 
-// dropIfStandingBy aborts every job in hand of a backup that stood by
-// while it had some: the primary's signal came and the hand-back time ran
-// out, or the primary was heard on the group. Receivers NACK the rest from
-// the primary.
-func (t *transmitter) dropIfStandingBy() {
+// dropStale aborts every job in hand that a scheduler since replaced
+// started: a backup that stood by while it had jobs (the primary's signal
+// came and the hand-back time ran out, or the primary was heard on the
+// group), whether or not it has taken over again since, under a new epoch.
+// Receivers NACK the rest from the active sender. Their END repeats go too.
+func (t *transmitter) dropStale() {
 	if len(t.active) == 0 {
 		return
 	}
 	t.s.mu.Lock()
-	standby := t.s.state == pb.SenderState_SENDER_STATE_STANDBY
+	cur := t.s.sched
 	t.s.mu.Unlock()
-	if !standby {
+	n := 0
+	for i := 0; i < len(t.active); {
+		if r := t.active[i]; r.sched != cur {
+			t.remove(r, 0)
+			n++
+			continue
+		}
+		i++
+	}
+	if n == 0 {
 		return
 	}
-	n := len(t.active)
-	for len(t.active) > 0 {
-		t.remove(t.active[0], 0)
+	kept := t.ends[:0]
+	for _, e := range t.ends {
+		if e.sched == cur {
+			kept = append(kept, e)
+		}
 	}
+	t.ends = kept
 	t.s.stats.JobsAborted.Add(uint64(n))
-	t.s.txLog.Info("standing by: jobs in hand aborted", "jobs", n)
+	t.s.txLog.Info("scheduler replaced (standing by or a new epoch): jobs in hand aborted", "jobs", n)
 }
 
 var errSocket = errors.New("multicast socket failed")
@@ -525,7 +539,7 @@ func (t *transmitter) finish(ctx context.Context, r *jobRunner) error {
 	}
 	now := t.s.now()
 	for i := 1; i < t.s.cfg.EndRepeats; i++ {
-		t.ends = append(t.ends, pendingEnd{due: now.Add(time.Duration(i) * t.s.cfg.EndSpacing), pkt: pkt})
+		t.ends = append(t.ends, pendingEnd{due: now.Add(time.Duration(i) * t.s.cfg.EndSpacing), pkt: pkt, sched: r.sched})
 	}
 	t.remove(r, seq)
 	t.s.stats.Passes.Add(1)
