@@ -108,9 +108,12 @@ func RandomL2Config(seed uint64) Config {
 	// Receivers that start together NACK in lock-step for ever
 	// (TestScenarioL2SynchronizedStart): they come up over one interval.
 	c.StartSpread = c.l2Interval()
-	// L2 is measured, not enforced, on random seeds: a few in a hundred
-	// peak just above twice the target in the wave that follows a change
-	// of active sender (TestScenarioL2Seed151).
+	// L2 is measured, not enforced, on random seeds. Since receivers
+	// jitter their scan interval (repair.Core.Plan) and a resumed sender
+	// drops NACKs whose caller gave up (Sender.Nack), the scenarios hold
+	// it, but one cloud in 200 still peaks just above twice the target
+	// (seed 3850: 44 NACKs against 2 x 21) in a wave after a change of
+	// active sender.
 	c.L2Check = false
 	return c
 }

@@ -3,7 +3,9 @@ package sim
 import (
 	"fmt"
 	"math"
+	"os"
 	"path"
+	"strconv"
 	"time"
 )
 
@@ -161,7 +163,7 @@ func (s *Sim) result(bound time.Duration) *Result {
 		s.m.maxOverlap = max(s.m.maxOverlap, s.now.Sub(s.m.overlapStart))
 	}
 	return &Result{
-		Seed: s.cfg.Seed, Err: s.fail, At: s.failAt, Trace: s.lastTrace(50), Hash: s.hash.Sum64(),
+		Seed: s.cfg.Seed, Err: s.fail, At: s.failAt, Trace: s.lastTrace(traceLines), Hash: s.hash.Sum64(),
 		VirtualTime: s.elapsed(), Events: s.events,
 		MaxOverlap: s.m.maxOverlap, S3Bound: s.cfg.S3Bound(), L1Slowest: s.m.l1Slowest, L1Bound: bound,
 		PeakNackRate: peak, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: peak / s.cfg.Scheduler.TargetNackRate, L2: s.cfg.L2Check,
@@ -369,3 +371,11 @@ func (s *Sim) Files(i int) map[string]string {
 func (s *Sim) isSender(h *host) bool {
 	return h == s.primary.h || s.backup != nil && h == s.backup.h
 }
+
+// traceLines is how many of the last events a failure shows (NACKCAST_SIM_TRACE raises it).
+var traceLines = func() int {
+	if n, err := strconv.Atoi(os.Getenv("NACKCAST_SIM_TRACE")); err == nil && n > 0 {
+		return n
+	}
+	return 50
+}()

@@ -60,11 +60,9 @@ type senderNode struct {
 	// checkPrimary's shared result (failover.go); times are virtual, as
 	// the real code's time.Since uses the monotonic clock.
 	checking     bool
-	checkWaiters []func(alive, assumed bool)
+	checkWaiters []func(serving bool)
 	checkedAt    time.Time
 	alive        bool
-	assumed      bool
-	graceFrom    time.Time
 	alerts       int
 	// listening: the group listener runs (listen.go: opened after
 	// markReady when a peer is configured); lastReclaim is when the
@@ -123,11 +121,13 @@ func (n *senderNode) start() {
 	n.epoch = uint64(now.UnixNano())
 	n.sched = scheduler.New(n.s.cfg.Scheduler, now)
 	if n.backup {
-		n.fo = failover.NewBackup(n.s.cfg.Failover, now)
+		// sender.New: the grace is the failover core's (-primary-grace).
+		fo := n.s.cfg.Failover
+		fo.Grace = n.s.cfg.PrimaryGrace
+		n.fo = failover.NewBackup(fo, now)
 		// sender.New: two senders that rescan at different moments differ
 		// for up to a rescan interval after each change.
 		n.divergence.Grace = 2*n.s.cfg.RescanInterval + n.s.cfg.CompareInterval
-		n.graceFrom = n.s.now
 	}
 	n.trace("start", n.epoch, 0)
 	n.scan()
@@ -460,7 +460,6 @@ func (n *senderNode) applyBackupState(st failover.State, now time.Time) {
 		n.setState(stHandingBack)
 	case failover.Standby:
 		if n.state != stStandby {
-			n.graceFrom = n.s.now
 			n.resetScheduler(now, false)
 			n.trace("standing by", 0, 0)
 			n.s.m.handbacks++
@@ -570,10 +569,10 @@ func (n *senderNode) handbackTick() {
 
 // checkPrimary mirrors Sender.checkPrimary: two health checks of
 // HealthTimeout, a result shared by concurrent callers and reused for
-// 100 ms, and a silent primary assumed alive within PrimaryGrace.
-func (n *senderNode) checkPrimary(cb func(alive, assumed bool)) {
+// 100 ms. The grace is the failover core's.
+func (n *senderNode) checkPrimary(cb func(serving bool)) {
 	if !n.checkedAt.IsZero() && n.s.now.Sub(n.checkedAt) < 100*time.Millisecond {
-		cb(n.alive, n.assumed)
+		cb(n.alive)
 		return
 	}
 	n.checkWaiters = append(n.checkWaiters, cb)
@@ -592,15 +591,11 @@ func (n *senderNode) checkPrimary(cb func(alive, assumed bool)) {
 				attempt(1)
 				return
 			}
-			assumed := false
-			if !alive && n.s.now.Sub(n.graceFrom) < n.s.cfg.PrimaryGrace {
-				alive, assumed = true, true
-			}
-			n.alive, n.assumed, n.checkedAt, n.checking = alive, assumed, n.s.now, false
+			n.alive, n.checkedAt, n.checking = alive, n.s.now, false
 			w := n.checkWaiters
 			n.checkWaiters = nil
 			for _, f := range w {
-				f(alive, assumed)
+				f(alive)
 			}
 		})
 	}
@@ -614,8 +609,7 @@ func (n *senderNode) watchPrimary() {
 	if st, _ := n.fo.State(); st != failover.Active {
 		return
 	}
-	n.checkPrimary(func(serving, assumed bool) {
-		serving = serving && !assumed
+	n.checkPrimary(func(serving bool) {
 		now := n.now()
 		inFlight, _ := n.sched.Load()
 		next := n.fo.PeriodicCheck(now, serving, inFlight)
@@ -668,12 +662,9 @@ func (n *senderNode) nack(req *nackReq, reply func(any, codes.Code)) {
 		reply(resp, codes.OK)
 		return
 	}
-	n.checkPrimary(func(alive, assumed bool) {
+	n.checkPrimary(func(serving bool) {
 		now := n.now()
-		outcome := n.fo.PrimaryChecked(now, req.receiver, alive)
-		if outcome == failover.Alert && assumed {
-			outcome = failover.Disregard
-		}
+		outcome := n.fo.PrimaryChecked(now, req.receiver, serving)
 		switch outcome {
 		case failover.TakeOver:
 			// takeOver: a new epoch, a fresh scheduler without first passes.
@@ -694,7 +685,7 @@ func (n *senderNode) nack(req *nackReq, reply func(any, codes.Code)) {
 			n.alerts++
 			n.s.m.alerts = append(n.s.m.alerts, fmt.Sprintf("%v network alert: %s cannot reach the primary", n.s.elapsed(), req.receiver))
 		}
-		resp := &nackResp{next: n.sched.NackInterval(now), sender: n.id, state: n.state, primaryActive: true}
+		resp := &nackResp{next: n.sched.ReplyInterval(now, req.follow), sender: n.id, state: n.state, primaryActive: true}
 		if outcome == failover.Alert {
 			n.unicastReplies(req, resp)
 		}
@@ -712,7 +703,8 @@ func (n *senderNode) unicastReplies(req *nackReq, resp *nackResp) {
 		}
 		resp.actions = append(resp.actions, act)
 	}
-	resp.mversion = n.m.Version
+	// No manifest version: it would only send the receiver to fetch a
+	// manifest it must not adopt.
 	n.s.m.unicastReplies += len(resp.actions)
 }
 

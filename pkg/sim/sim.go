@@ -259,6 +259,13 @@ func (s *Sim) call(a, b *host, name string, timeout time.Duration, waitReady boo
 		if !s.ctlReach(a, b) {
 			return
 		}
+		if c.done {
+			// The caller gave up before the server got to it (a paused
+			// server resumed): its context is done, and the real handlers
+			// return at once (Sender.Nack checks ctx.Err() before it
+			// meters or pools anything).
+			return
+		}
 		serve(func(resp any, code codes.Code) {
 			s.after(s.jitter(s.cfg.CtlLatency, s.cfg.CtlJitter), a, name+" reply", func() {
 				if s.ctlReach(a, b) {

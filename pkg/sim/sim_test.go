@@ -372,7 +372,10 @@ func TestScenarioDivergedBackup(t *testing.T) {
 		}
 	}
 	s.Start()
-	kill := 25 * time.Second
+	// Late enough for the first comparisons (every 5 s, the backup ready
+	// after its scan) to outlast the 15 s grace, early enough that the
+	// 40 MB at 1 MiB/s are not all delivered.
+	kill := 30 * time.Second
 	s.At(kill, "kill primary for good", func() { s.kill(s.primary.h) })
 	r := s.Run(kill + 3*time.Minute)
 	mustPass(t, r)
@@ -517,7 +520,6 @@ func TestScenarioL2TakeoverHandback(t *testing.T) {
 // settle peaks at 55/s, 2.75× the target. Dropping the NACKs whose caller
 // has given up (in the simulation) brings the peak to 1.5×.
 func TestScenarioL2PausedPrimary(t *testing.T) {
-	knownFailure(t, "a resumed primary stops metering the NACKs that queued while it was paused (pkg/sender Sender.Nack calls scheduler.Nack, which meters them, for requests whose caller's deadline has passed): L2 peaks at 2.75× the target")
 	runL2Scenario(t, l2Scenario(true), true)
 }
 
@@ -531,7 +533,6 @@ func TestScenarioL2PausedPrimary(t *testing.T) {
 // estimated at zero, the interval stays at MinNackInterval and 300 NACKs
 // arrive every 2 s (150/s, 7.5× the target) for the whole run.
 func TestScenarioL2SynchronizedStart(t *testing.T) {
-	knownFailure(t, "the scheduler meters NACK bursts spaced more than RateWindow apart (scheduler.updateInterval, span max(interval, RateWindow)) or receivers jitter the ScanInterval floor (repair.Core.Plan): L2 peaks at 15× the target")
 	runL2Scenario(t, l2Scenario(false), false)
 }
 
@@ -543,10 +544,25 @@ func TestScenarioL2SynchronizedStart(t *testing.T) {
 // random clouds in a hundred do the same, which is why L2 is measured and
 // not enforced on random seeds.
 func TestScenarioL2Seed151(t *testing.T) {
-	knownFailure(t, "receivers bunched by a change of active sender spread out within two intervals (scheduler.ReplyInterval hands every receiver of the wave the same interval; only repair.Core's ±25% jitter spreads them): L2 peaks at 2.05× the target")
 	c := RandomL2Config(151)
 	c.L2Check = true
 	r := New(c).RunL2()
 	t.Logf("peak %.0f NACKs/s against a target of %.0f/s (%.2f×)", r.PeakNackRate, r.NackTarget, r.PeakNackRatio)
 	mustPass(t, r)
+}
+
+// TestScenarioSeed2441: random seed 2441 (backup diverged, receivers
+// paused while the senders change) ends with recv1 holding the primary's
+// manifest but not every object verified for longer than L1's bound: at
+// 32 s it pulls objects from the backup, installs the primary's manifest
+// (another sender, other versions) while those pulls are in flight,
+// reports its channel complete, and never NACKs again. Suspected: a pull
+// started under the backup's manifest completes an object of the
+// primary's; the real receiver keeps the objState of the manifest it
+// committed for (receiver.committed checks it is still current) and its
+// disk scan finds a stale final file again, so this may be the model's;
+// to be diagnosed.
+func TestScenarioSeed2441(t *testing.T) {
+	knownFailure(t, "a pull in flight across a change of sender is accounted like the real receiver's (receiver.committed, scanDisk) or the engine is fixed")
+	mustPass(t, runSeed(2441))
 }
