@@ -190,6 +190,9 @@ func TestTwoSendersWindowAfterPause(t *testing.T) {
 	waitFor(t, 30*time.Second, "the backup multicasting while the primary is paused", func() bool { return tap.backupSent(stopped) })
 	cont := time.Now()
 	standby := resume()
+	if !tap.primarySent(cont) {
+		t.Fatal("the resumed primary sent no DATA: the overlap was not exercised")
+	}
 	windows, span := tap.overlap(cont)
 	t.Logf("100 MB at 20 MB/s: after SIGCONT both senders sent DATA in %d windows of 100 ms, spanning %v; backup standing by %v after SIGCONT",
 		windows, span, standby.Round(time.Millisecond))

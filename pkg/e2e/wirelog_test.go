@@ -100,13 +100,17 @@ func (w *wireLog) overlap(since time.Time) (windows int, span time.Duration) {
 	return windows, time.Duration(last-first+1) * wireBucket
 }
 
-// sent reports whether the backup sent DATA in any window from since on.
-func (w *wireLog) backupSent(since time.Time) bool {
+// backupSent and primarySent report whether that sender sent DATA in any
+// window from since on.
+func (w *wireLog) backupSent(since time.Time) bool  { return w.sent(since, 2) }
+func (w *wireLog) primarySent(since time.Time) bool { return w.sent(since, 1) }
+
+func (w *wireLog) sent(since time.Time, bit uint8) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	from := since.UnixNano() / int64(wireBucket)
 	for b, bits := range w.buckets {
-		if b >= from && bits&2 != 0 {
+		if b >= from && bits&bit != 0 {
 			return true
 		}
 	}

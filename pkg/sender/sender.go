@@ -251,6 +251,10 @@ func (s *Sender) Ready() <-chan struct{} { return s.readyCh }
 // Run scans the origin, opens the multicast socket and runs the
 // transmitter until ctx is done.
 func (s *Sender) Run(ctx context.Context) error {
+	// The loops below end with the transmitter too: a failed socket must
+	// not leave Run waiting for them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	tx, err := newTransmitter(s)
 	if err != nil {
 		return err
@@ -316,6 +320,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		s.persistLoop(ctx)
 	}()
 	err = tx.run(ctx)
+	cancel()
 	wg.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil

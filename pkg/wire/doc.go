@@ -32,7 +32,8 @@
 // Fields:
 //
 //   - magic: 0x4E43; anything else is not a nackcast packet.
-//   - version: protocol version, currently 1. Receivers drop other versions.
+//   - version: protocol version, currently 2 (version 1 had object versions
+//     that were a digest prefix). Receivers drop other versions.
 //   - type: [TypeData], [TypeEnd], [TypeAnnounce], [TypeParity].
 //   - flags: [FlagBackup] (sent by a backup sender), [FlagRepair] (part of a
 //     pass after the first), [FlagAuth] (an authentication trailer follows
@@ -48,7 +49,9 @@
 //     PARITY packet; zero otherwise.
 //   - object id: first eight bytes of SHA-256("nackcast/object/" + channel +
 //     "/" + path); zero in ANNOUNCE packets.
-//   - object version: first eight bytes of the object's SHA-256; zero in
+//   - object version: first eight bytes of SHA-256("nackcast/version/" +
+//     the object's SHA-256 + its chunk size, 32 bits big-endian), so that
+//     the same content cut in other chunks is another version; zero in
 //     ANNOUNCE packets.
 //
 // Payloads:

@@ -10,8 +10,10 @@ import (
 const (
 	// Magic opens every packet.
 	Magic uint16 = 0x4E43
-	// Version is the protocol version this package speaks.
-	Version uint8 = 1
+	// Version is the protocol version this package speaks. Version 2:
+	// object versions cover the chunk size (manifest.VersionOf); a cloud
+	// runs one version, and packets of another are dropped and counted.
+	Version uint8 = 2
 	// HeaderLen is the fixed header length in bytes.
 	HeaderLen = 40
 	// MaxPacket is the largest UDP payload over IPv4.

@@ -156,7 +156,8 @@ func TestParseRejects(t *testing.T) {
 		{"empty", nil, ErrShort},
 		{"short", good[:HeaderLen-1], ErrShort},
 		{"magic", mut(good, func(b []byte) { b[0] = 'X' }), ErrMagic},
-		{"version", mut(good, func(b []byte) { b[2] = 2 }), ErrVersion},
+		{"version", mut(good, func(b []byte) { b[2] = Version + 1 }), ErrVersion},
+		{"version 1 (digest-prefix object versions)", mut(good, func(b []byte) { b[2] = 1 }), ErrVersion},
 		{"type zero", mut(good, func(b []byte) { b[3] = 0 }), ErrType},
 		{"parity without shard", mut(good[:HeaderLen+ParityFixedLen], func(b []byte) {
 			b[3] = byte(TypeParity)
