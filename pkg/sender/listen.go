@@ -18,7 +18,10 @@ import (
 // the objects in hand, and counts the primary alive even when its control
 // plane does not answer; a primary that hears an active backup signals it
 // without waiting for a liveness check. With packet keys only
-// authenticated packets count, so a forger cannot silence the backup.
+// authenticated packets count; a replay of recorded ones still can make
+// the backup believe the primary alive (authentication does not detect
+// replays): receivers that cannot reach the primary are then served by
+// the backup's unicast, so this denies multicast, never data.
 
 // reclaimEvery is the least time between two signals a primary sends to a
 // backup it hears on the group.
