@@ -157,8 +157,7 @@ func TestPrimaryReturnsBackupHandsBack(t *testing.T) {
 	if err := run.Sender.WaitServing(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sts, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil)
-	if err != nil {
+	if _, err := run.Wait(ctx, 2*time.Minute, 100*time.Millisecond, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := run.Verify(); err != nil {
@@ -166,7 +165,7 @@ func TestPrimaryReturnsBackupHandsBack(t *testing.T) {
 	}
 	// Publish a new object after the hand-back: only the primary sends it.
 	writeFile(t, filepath.Join(dir, "origin", "c", "after-handback.bin"), make([]byte, 3<<20))
-	sts = waitObjects(t, ctx, run, 22, "the new object everywhere")
+	sts := waitObjects(t, ctx, run, 22, "the new object everywhere")
 	if err := run.Verify(); err != nil {
 		t.Fatal(err)
 	}
