@@ -63,6 +63,7 @@ type Counters struct {
 	Pulls             atomic.Uint64
 	PullBytes         atomic.Uint64
 	JobsAborted       atomic.Uint64
+	SendErrors        atomic.Uint64 // sends that failed transiently (network down, firewall): packets lost
 }
 
 // channel is one channel's current manifest and the identity of each

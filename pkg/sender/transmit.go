@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,11 +25,13 @@ import (
 // hands out, round-robins batches of DATA packets among them under one
 // shared pacer, sends END when a job finishes, and announces manifests.
 type transmitter struct {
-	s       *Sender
-	sock    *mcast.Sender
-	limiter *rate.Limiter
-	active  []*jobRunner
-	rr      int
+	s    *Sender
+	sock *mcast.Sender
+	// sendErrLogged is when a transient send failure was last logged.
+	sendErrLogged time.Time
+	limiter       *rate.Limiter
+	active        []*jobRunner
+	rr            int
 
 	// frame holds one batch of DATA packets back to back, each in a slot of
 	// HeaderLen+ChunkSize bytes; iov points at their payload slots.
@@ -301,6 +304,37 @@ func (t *transmitter) dropStale() {
 
 var errSocket = errors.New("multicast socket failed")
 
+// transientSendErrors are what a send returns while the network is down or
+// a firewall drops the traffic: the packets are lost, as on a lossy link
+// (receivers NACK them later), and the sender goes on. Anything else is a
+// broken socket and ends the transmitter.
+var transientSendErrors = []error{syscall.EPERM, syscall.EACCES, syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN,
+	syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EHOSTDOWN, syscall.ECONNREFUSED, syscall.EADDRNOTAVAIL}
+
+// sendFailed handles a failed send: a transient error is counted and
+// logged (at most once a second), and the transmitter pauses a moment
+// before it goes on; any other is errSocket.
+func (t *transmitter) sendFailed(ctx context.Context, err error) error {
+	transient := false
+	for _, e := range transientSendErrors {
+		transient = transient || errors.Is(err, e)
+	}
+	if !transient {
+		return fmt.Errorf("%w: %w", errSocket, err)
+	}
+	t.s.stats.SendErrors.Add(1)
+	if now := time.Now(); now.Sub(t.sendErrLogged) >= time.Second {
+		t.sendErrLogged = now
+		t.s.txLog.Warn("multicast send failed; packets lost, going on", "error", err, "failed_sends", t.s.stats.SendErrors.Load())
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(50 * time.Millisecond):
+	}
+	return nil
+}
+
 // sendBatch sends the next batch of r's job as DATA packets, paced: the
 // chunks are read from the file straight into their packets' payload
 // slots (one preadv per run of consecutive chunks) and the packets go out
@@ -321,7 +355,7 @@ func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
 		return err
 	}
 	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
-		return fmt.Errorf("%w: %w", errSocket, err)
+		return t.sendFailed(ctx, err)
 	}
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.BytesSent.Add(uint64(size))
@@ -342,7 +376,7 @@ func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
 		return err
 	}
 	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
-		return fmt.Errorf("%w: %w", errSocket, err)
+		return t.sendFailed(ctx, err)
 	}
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.ParityPacketsSent.Add(uint64(k))
@@ -632,7 +666,7 @@ func (t *transmitter) sendCtrl(ctx context.Context, pkt []byte) error {
 	}
 	t.ctrlDg[0] = [][]byte{pkt}
 	if _, err := t.sock.Send(t.ctrlDg); err != nil {
-		return fmt.Errorf("%w: %w", errSocket, err)
+		return t.sendFailed(ctx, err)
 	}
 	t.s.stats.PacketsSent.Add(1)
 	t.s.stats.BytesSent.Add(uint64(len(pkt)))
