@@ -415,7 +415,7 @@ func (r *Receiver) adopt(ch *chanState, m *manifest.Manifest, p *pb.Manifest, sr
 	r.mu.Lock()
 	prev, prevFrom := ch.m, ch.from
 	ch.from, ch.fromEpoch = sender, src.Epoch
-	ch.held = nil
+	ch.held, ch.declined = nil, 0
 	r.mu.Unlock()
 	if prev != nil && prevFrom != "" && prevFrom != sender {
 		r.senderChanged(ch, prev, prevFrom, m, sender)
