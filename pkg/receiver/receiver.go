@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -586,6 +588,16 @@ func (r *Receiver) commitLoop(ctx context.Context) {
 }
 
 func (r *Receiver) commitBatch(jobs []commitJob) {
+	// No manifest is installed while the batch commits: a job whose
+	// object a newer manifest removed or replaced by another version
+	// (a pull or pass of the previous sender's content that ended after
+	// the change of sender) must not put that content under the final
+	// name, where the current manifest's copy may already be complete.
+	defer lockInstalls(jobs)()
+	jobs = r.dropStaleCommits(jobs)
+	if len(jobs) == 0 {
+		return
+	}
 	ps := make([]*store.Partial, len(jobs))
 	for i, j := range jobs {
 		ps[i] = j.p
@@ -602,6 +614,48 @@ func (r *Receiver) commitBatch(jobs []commitJob) {
 	for i, j := range jobs {
 		r.committed(j, ids[i], errs[i])
 	}
+}
+
+// lockInstalls takes the install lock of every channel of jobs, in name
+// order (an install takes one), and returns what releases them.
+func lockInstalls(jobs []commitJob) (unlock func()) {
+	var chs []*chanState
+	for _, j := range jobs {
+		if !slices.Contains(chs, j.ch) {
+			chs = append(chs, j.ch)
+		}
+	}
+	slices.SortFunc(chs, func(a, b *chanState) int { return strings.Compare(a.name, b.name) })
+	for _, ch := range chs {
+		ch.installMu.Lock()
+	}
+	return func() {
+		for _, ch := range chs {
+			ch.installMu.Unlock()
+		}
+	}
+}
+
+// dropStaleCommits discards the partials of jobs whose object the
+// installed manifest no longer holds at that version, and returns the
+// others. Called with the channels' install locks held.
+func (r *Receiver) dropStaleCommits(jobs []commitJob) []commitJob {
+	var live, stale []commitJob
+	r.mu.Lock()
+	for _, j := range jobs {
+		if cur := j.ch.objs[j.o.obj.ID]; cur != nil && cur.obj.Version == j.o.obj.Version {
+			live = append(live, j)
+		} else {
+			stale = append(stale, j)
+		}
+	}
+	r.mu.Unlock()
+	for _, j := range stale {
+		r.store.DiscardPartial(j.ch.name, j.o.obj, j.p)
+		r.log.Debug("dropped a finished copy of a version the installed manifest no longer holds",
+			"channel", j.ch.name, "path", j.o.obj.Path, "version", fmt.Sprintf("%016x", j.o.obj.Version))
+	}
+	return live
 }
 
 // committed records the outcome of one commit. Called with r.mu held.

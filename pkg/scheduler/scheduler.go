@@ -235,8 +235,12 @@ type Scheduler struct {
 	interval time.Duration
 	meter    nackMeter
 	// born is when the scheduler started measuring NACKs: a backup that
-	// just took over, a primary that just started.
+	// just took over, a primary that just started, or the first NACK
+	// after a silence longer than the interval (a paused or cut-off
+	// sender, a cloud that was complete).
 	born time.Time
+	// lastNack is when the last NACK was metered.
+	lastNack time.Time
 }
 
 // New returns a scheduler with no objects. cfg must be valid.
@@ -247,6 +251,7 @@ func New(cfg Config, now time.Time) *Scheduler {
 		interval: cfg.MinNackInterval,
 		meter:    newNackMeter(now, cfg.MaxNackInterval),
 		born:     now,
+		lastNack: now,
 	}
 }
 
@@ -311,6 +316,14 @@ func (s *Scheduler) RemoveChannel(channel uint32) {
 // gets another pass or, at the cap, Unicast. Without the bound a receiver
 // with no multicast at all would be told to wait for ever.
 func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Request, out []Decision) []Decision {
+	if now.Sub(s.lastNack) > max(s.interval, s.cfg.RateWindow) {
+		// After a silence the decayed interval says nothing about the
+		// cloud: a primary resumed from a pause would hand the minimum
+		// to every receiver at once. Start over from what receivers
+		// follow, as a new sender does (L2).
+		s.born = now
+	}
+	s.lastNack = now
 	s.updateInterval(now)
 	s.meter.add(now, s.metered(now, info.Follow))
 	for _, r := range reqs {

@@ -605,43 +605,94 @@ func TestNewSenderStartsFromReceiversInterval(t *testing.T) {
 	const receivers, follow = 2000, 10 * time.Second
 	cfg := testConfig()
 	s := New(cfg, t0)
-	// next[i] is when receiver i NACKs next; iv[i] the interval it follows.
-	next := make([]time.Time, receivers)
-	iv := make([]time.Duration, receivers)
-	for i := range next {
-		next[i] = t0.Add(time.Duration(i) * follow / receivers)
-		iv[i] = follow
-	}
-	perSecond := map[int64]int{}
+	c := newCloud(receivers, follow, t0)
 	end := t0.Add(60 * time.Second)
-	for {
-		// The receiver due first NACKs.
-		k := 0
-		for i := range next {
-			if next[i].Before(next[k]) {
-				k = i
-			}
-		}
-		now := next[k]
-		if !now.Before(end) {
-			break
-		}
-		s.Nack(now, ch, NackInfo{Follow: iv[k]}, nil, nil)
-		perSecond[int64(now.Sub(t0)/time.Second)]++
-		iv[k] = s.ReplyInterval(now, iv[k])
-		next[k] = now.Add(iv[k])
-	}
-	worst := 0
-	for sec, n := range perSecond {
-		if sec >= 1 && n > worst { // the first second starts mid-stream
-			worst = n
-		}
-	}
-	if limit := int(2 * cfg.TargetNackRate); worst > limit {
-		t.Errorf("peak %d NACKs in one second after the take-over, want at most %d (2x the target)", worst, limit)
+	if worst := c.drive(s, end); worst > int(2*cfg.TargetNackRate) {
+		t.Errorf("peak %d NACKs in one second after the take-over, want at most %v (2x the target)", worst, 2*cfg.TargetNackRate)
 	}
 	if got := s.NackInterval(end); got < follow/2 || got > 2*follow {
 		t.Errorf("interval after a minute %v, want about %v", got, follow)
+	}
+}
+
+// TestResumedSenderStartsFromReceiversInterval: a sender that heard no
+// NACK for a minute (paused, or cut off while the cloud NACKed the
+// backup, which handed out the same interval) starts from the interval
+// receivers follow when their NACKs come back, as a new sender does.
+// Before, its interval had decayed to the minimum during the silence and
+// the first reply to each receiver was the minimum (the simulator's
+// paused primary: 2.7× the target after the resume).
+func TestResumedSenderStartsFromReceiversInterval(t *testing.T) {
+	const receivers, follow = 2000, 10 * time.Second
+	cfg := testConfig()
+	s := New(cfg, t0)
+	c := newCloud(receivers, follow, t0)
+	c.drive(s, t0.Add(60*time.Second))
+	c.away(time.Minute)
+	// Until every receiver has NACKed twice since the resume (these
+	// receivers do not jitter, so later the interval's steps bunch them,
+	// resumed or not).
+	resumed := t0.Add(2 * time.Minute)
+	if worst := c.drive(s, resumed.Add(follow+2*time.Second)); worst > int(2*cfg.TargetNackRate) {
+		t.Errorf("peak %d NACKs in one second after the resume, want at most %v (2x the target)", worst, 2*cfg.TargetNackRate)
+	}
+}
+
+// cloud is receivers NACKing one scheduler at the intervals it replies.
+type cloud struct {
+	next []time.Time     // when receiver i NACKs next
+	iv   []time.Duration // the interval receiver i follows
+}
+
+// newCloud spreads receivers following follow evenly over one interval.
+func newCloud(receivers int, follow time.Duration, start time.Time) *cloud {
+	c := &cloud{next: make([]time.Time, receivers), iv: make([]time.Duration, receivers)}
+	for i := range c.next {
+		c.next[i] = start.Add(time.Duration(i) * follow / time.Duration(receivers))
+		c.iv[i] = follow
+	}
+	return c
+}
+
+// drive lets the receivers NACK s until end and returns the most NACKs
+// in one whole second.
+func (c *cloud) drive(s *Scheduler, end time.Time) int {
+	perSecond := map[int64]int{}
+	first := int64(-1)
+	for {
+		k := 0
+		for i := range c.next {
+			if c.next[i].Before(c.next[k]) {
+				k = i
+			}
+		}
+		now := c.next[k]
+		if !now.Before(end) {
+			break
+		}
+		sec := int64(now.Sub(t0) / time.Second)
+		if first < 0 {
+			first = sec
+		}
+		s.Nack(now, ch, NackInfo{Follow: c.iv[k]}, nil, nil)
+		perSecond[sec]++
+		c.iv[k] = s.ReplyInterval(now, c.iv[k])
+		c.next[k] = now.Add(c.iv[k])
+	}
+	worst := 0
+	for sec, n := range perSecond {
+		if sec > first && n > worst { // the first second starts mid-stream
+			worst = n
+		}
+	}
+	return worst
+}
+
+// away: the receivers NACK another sender for d, which hands out the
+// intervals they follow.
+func (c *cloud) away(d time.Duration) {
+	for i := range c.next {
+		c.next[i] = c.next[i].Add(d)
 	}
 }
 

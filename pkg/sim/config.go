@@ -99,9 +99,10 @@ type Config struct {
 	// StartSpread starts the receivers at random times over its span
 	// instead of all at virtual time zero.
 	StartSpread time.Duration
-	// L2Check makes L2 an invariant: in every 1 s window once every
-	// receiver has followed one interval from the active sender, the
-	// NACK arrival rate there is at most twice TargetNackRate.
+	// L2Check makes L2 an invariant: once every receiver has followed
+	// one interval from the active sender, the NACK arrival rate there,
+	// averaged over l2Window (the time 100 NACKs take at the target), is
+	// at most twice TargetNackRate.
 	L2Check bool
 
 	// R1Bound is the most sender epochs a receiver may keep state for:

@@ -98,7 +98,7 @@ type engine struct {
 	q      eventHeap
 	seq    uint64
 	events uint64
-	ring   [64]traceEntry
+	ring   []traceEntry // last traceLines events (at least 64)
 	ringN  int
 	hash   hash.Hash64
 	hbuf   [24]byte
@@ -140,6 +140,9 @@ func (e *engine) after(d time.Duration, h *host, name string, fn func()) {
 
 // trace records one line in the ring and folds it into the run's hash.
 func (e *engine) trace(h string, what string, a, b uint64) {
+	if e.ring == nil {
+		e.ring = make([]traceEntry, max(64, traceLines))
+	}
 	e.ring[e.ringN%len(e.ring)] = traceEntry{at: e.elapsed(), host: h, what: what, a: a, b: b}
 	e.ringN++
 	binary.BigEndian.PutUint64(e.hbuf[0:], uint64(e.elapsed()))

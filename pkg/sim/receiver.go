@@ -535,6 +535,14 @@ func (r *receiverNode) enqueueCommit(o *objState) {
 // the object's bytes), renames it into place and records the outcome
 // (Receiver.committed).
 func (r *receiverNode) commit(o *objState, p *partial) {
+	// Receiver.dropStaleCommits: a finished copy of a version the
+	// installed manifest no longer holds is discarded, not renamed over
+	// the current manifest's copy.
+	if cur := r.objs[o.obj.ID]; cur == nil || cur.obj.Version != o.obj.Version {
+		delete(r.disk.partials, pkey{o.obj.ID, o.obj.Version})
+		r.trace("stale commit dropped", o.obj.ID, o.obj.Version)
+		return
+	}
 	current := r.objs[o.obj.ID] == o
 	want := chunkTag(o.obj.SHA256, o.obj.ChunkSize)
 	if !p.have.Full() || p.mixed || p.tag != want && o.obj.Chunks > 0 {

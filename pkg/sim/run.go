@@ -24,13 +24,16 @@ type Result struct {
 	VirtualTime time.Duration
 	Events      uint64
 	// Measured maxima.
-	MaxOverlap    time.Duration
-	S3Bound       time.Duration
-	L1Slowest     time.Duration
-	L1Bound       time.Duration
-	PeakNackRate  float64
-	NackTarget    float64
-	PeakNackRatio float64
+	MaxOverlap time.Duration
+	S3Bound    time.Duration
+	L1Slowest  time.Duration
+	L1Bound    time.Duration
+	// PeakNackRate is the highest NACK rate at the active sender over
+	// L2's window (Config.l2Window); PeakNackRate1s over 1 s windows.
+	PeakNackRate   float64
+	PeakNackRate1s float64
+	NackTarget     float64
+	PeakNackRatio  float64
 	// L2 is set when the run checked L2 (Config.L2Check).
 	L2           bool
 	MaxEpochs    int
@@ -158,7 +161,8 @@ func (s *Sim) Run(end time.Duration) *Result {
 
 func (s *Sim) result(bound time.Duration) *Result {
 	s.a1End()
-	peak, _, _ := s.l2Peak()
+	peak, _, _ := s.l2Peak(s.cfg.l2Window())
+	peak1, _, _ := s.l2Peak(1)
 	if !s.m.overlapStart.IsZero() {
 		s.m.maxOverlap = max(s.m.maxOverlap, s.now.Sub(s.m.overlapStart))
 	}
@@ -166,7 +170,7 @@ func (s *Sim) result(bound time.Duration) *Result {
 		Seed: s.cfg.Seed, Err: s.fail, At: s.failAt, Trace: s.lastTrace(traceLines), Hash: s.hash.Sum64(),
 		VirtualTime: s.elapsed(), Events: s.events,
 		MaxOverlap: s.m.maxOverlap, S3Bound: s.cfg.S3Bound(), L1Slowest: s.m.l1Slowest, L1Bound: bound,
-		PeakNackRate: peak, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: peak / s.cfg.Scheduler.TargetNackRate, L2: s.cfg.L2Check,
+		PeakNackRate: peak, PeakNackRate1s: peak1, NackTarget: s.cfg.Scheduler.TargetNackRate, PeakNackRatio: peak / s.cfg.Scheduler.TargetNackRate, L2: s.cfg.L2Check,
 		MaxEpochs: s.m.maxEpochs, Takeovers: s.m.takeovers, Handbacks: s.m.handbacks, Holdbacks: s.m.holdbacks,
 		Removals: s.m.removals, Replacements: s.m.replacements, VerifyFails: s.m.verifyFails, UnicastPulls: s.m.unicastPulls, IdleSpins: s.m.idleSpins,
 		A1Checked: s.m.a1Checked, A1Longest: s.m.a1Max,
