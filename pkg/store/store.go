@@ -24,6 +24,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -162,6 +163,14 @@ type Partial struct {
 	closed bool
 	// hasBitmap is set once a bitmap file may exist for the partial.
 	hasBitmap bool
+	// sum is the SHA-256 of the object's first hashed bytes, fed with
+	// what WriteChunks wrote at that offset in the same call, so that an
+	// object received in order is not read back to be verified. Only
+	// bytes this partial wrote count: a chunk already held when its turn
+	// comes (written out of order) stops the running sum, and the commit
+	// reads the file from there.
+	sum    hash.Hash
+	hashed uint64
 }
 
 // OpenPartial opens the partial copy of obj, resuming from its persisted
@@ -333,6 +342,15 @@ func (p *Partial) WriteChunks(first uint32, bufs [][]byte) (int, error) {
 		}
 		for k := i; k < j; k++ {
 			p.bm.Set(first + uint32(k))
+		}
+		if off := p.obj.Offset(first + uint32(i)); uint64(off) == p.hashed {
+			if p.sum == nil {
+				p.sum = sha256.New()
+			}
+			for _, b := range bufs[i:j] {
+				p.sum.Write(b)
+			}
+			p.hashed += uint64(n)
 		}
 		written += n
 		p.dirty = true
@@ -519,7 +537,7 @@ func (s *Store) verify(p *Partial) error {
 	if !full {
 		return fmt.Errorf("commit %s: %w", p.obj.Path, ErrIncomplete)
 	}
-	sum, err := hashFile(p.f, p.obj.Size)
+	sum, err := p.digest()
 	if err != nil {
 		p.Close()
 		return fmt.Errorf("verify %s: %w", p.obj.Path, err)
@@ -527,6 +545,7 @@ func (s *Store) verify(p *Partial) error {
 	if sum != p.obj.SHA256 {
 		p.mu.Lock()
 		p.bm.Reset()
+		p.sum, p.hashed = nil, 0
 		p.dirty = true
 		p.mu.Unlock()
 		p.Close()
@@ -618,8 +637,27 @@ func (s *Store) writeAtomic(name string, data []byte) error {
 	return err
 }
 
-func hashFile(f *os.File, size uint64) ([32]byte, error) {
-	return hashReader(io.NewSectionReader(f, 0, int64(size)), size)
+// digest returns the SHA-256 of the partial's bytes: the running sum of
+// what was written in order, continued with the rest read from the file.
+func (p *Partial) digest() ([32]byte, error) {
+	p.mu.Lock()
+	h, from := p.sum, p.hashed
+	p.mu.Unlock()
+	if h == nil || from > p.obj.Size {
+		h, from = sha256.New(), 0
+	}
+	if from < p.obj.Size {
+		n, err := io.Copy(h, io.NewSectionReader(p.f, int64(from), int64(p.obj.Size-from)))
+		if err != nil {
+			return [32]byte{}, err
+		}
+		if uint64(n) != p.obj.Size-from {
+			return [32]byte{}, fmt.Errorf("read %d of %d bytes: %w", n, p.obj.Size-from, io.ErrUnexpectedEOF)
+		}
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 // hashReader hashes r, which must hold exactly size bytes.

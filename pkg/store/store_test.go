@@ -426,3 +426,143 @@ func TestCommitBatch(t *testing.T) {
 		t.Errorf("listing of an absent channel: %v, %v", l, err)
 	}
 }
+
+// TestRunningDigest: the SHA-256 a commit checks is the running sum of
+// the bytes written in order, continued from the file where the order
+// broke; it is always the digest of what is on disk. A chunk written out
+// of order with other bytes stays wrong on disk even when the right bytes
+// arrive later in order (they are not written again, so they must not be
+// hashed either).
+func TestRunningDigest(t *testing.T) {
+	data := content(10*chunkSize+17, 11)
+	bad := slices.Clone(data)
+	bad[3*chunkSize+5] ^= 1
+	chunk := func(d []byte, i uint32, o manifest.Object) []byte {
+		off := o.Offset(i)
+		return d[off : off+int64(o.ChunkLen(i))]
+	}
+	tests := []struct {
+		name string
+		// write feeds the partial; hashed is how far the running sum
+		// got before the commit.
+		write    func(p *Partial, o manifest.Object)
+		hashed   uint64
+		wantFail bool
+	}{
+		{"in order", func(p *Partial, o manifest.Object) {
+			for i := range o.Chunks {
+				p.WriteChunk(i, chunk(data, i, o))
+			}
+		}, uint64(len(data)), false},
+		{"in order, batched", func(p *Partial, o manifest.Object) {
+			var bufs [][]byte
+			for i := range o.Chunks {
+				bufs = append(bufs, chunk(data, i, o))
+			}
+			p.WriteChunks(0, bufs[:4])
+			p.WriteChunks(4, bufs[4:])
+		}, uint64(len(data)), false},
+		{"a gap filled later", func(p *Partial, o manifest.Object) {
+			for i := range o.Chunks {
+				if i != 2 {
+					p.WriteChunk(i, chunk(data, i, o))
+				}
+			}
+			p.WriteChunk(2, chunk(data, 2, o))
+		}, 3 * chunkSize, false},
+		{"a wrong chunk first, the right bytes later in order", func(p *Partial, o manifest.Object) {
+			p.WriteChunk(3, chunk(bad, 3, o))
+			for i := range o.Chunks {
+				p.WriteChunk(i, chunk(data, i, o))
+			}
+		}, 3 * chunkSize, true},
+		{"a wrong chunk in order", func(p *Partial, o manifest.Object) {
+			for i := range o.Chunks {
+				p.WriteChunk(i, chunk(bad, i, o))
+			}
+		}, uint64(len(data)), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			o := object(t, "f", data)
+			p, err := s.OpenPartial("ch", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.write(p, o)
+			if p.hashed != tt.hashed {
+				t.Errorf("running sum covers %d bytes, want %d", p.hashed, tt.hashed)
+			}
+			err = s.Commit(p)
+			if tt.wantFail {
+				if !errors.Is(err, ErrVerify) {
+					t.Fatalf("Commit = %v, want ErrVerify", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			if got, err := os.ReadFile(filepath.Join(dir, "ch/f")); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("final content wrong (%v)", err)
+			}
+		})
+	}
+}
+
+// BenchmarkCommit measures the commit of a 16 MiB object, the time
+// between its last chunk and its final name: written in order (the
+// running digest covers it all) and with its first chunk last (the
+// commit reads the file back to hash it).
+func BenchmarkCommit(b *testing.B) {
+	data := content(16<<20, 5)
+	o, err := manifest.NewObject("ch", "f", uint64(len(data)), sha256.Sum256(data), 1400)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, firstLast := range []bool{false, true} {
+		name := "in-order"
+		if firstLast {
+			name = "first-chunk-last"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			bufs := make([][]byte, o.Chunks)
+			for i := range o.Chunks {
+				off := o.Offset(i)
+				bufs[i] = data[off : off+int64(o.ChunkLen(i))]
+			}
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				b.StopTimer()
+				p, err := s.OpenPartial("ch", o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if firstLast {
+					p.WriteChunks(1, bufs[1:])
+					p.WriteChunks(0, bufs[:1])
+				} else {
+					for i := 0; i < len(bufs); i += 64 {
+						p.WriteChunks(uint32(i), bufs[i:min(i+64, len(bufs))])
+					}
+				}
+				b.StartTimer()
+				if err := s.Commit(p); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := s.RemoveFinal("ch", "f"); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
