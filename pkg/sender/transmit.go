@@ -41,6 +41,14 @@ type transmitter struct {
 	ctrl   []byte
 	ctrlDg [][][]byte
 
+	// ctrlPkts are control packets (END, ANNOUNCE) waiting to go out
+	// together in one batch (a small object's END no longer costs a
+	// system call of its own); ctrlArena backs them and ctrlAt is when
+	// the first was queued.
+	ctrlPkts  [][]byte
+	ctrlArena []byte
+	ctrlAt    time.Time
+
 	// codec and shards compute parity: shards holds one block's data
 	// shards then its parity shards, each of the chunk size; encFor and
 	// encBlock name the block whose parity shards hold.
@@ -51,11 +59,9 @@ type transmitter struct {
 
 	// over is the packet trailer's length (0 without packet keys); sealers
 	// authenticate the packets of the last two sender epochs (jobs started
-	// before a takeover finish under their epoch); sealed holds a control
-	// packet while it is sealed.
+	// before a takeover finish under their epoch).
 	over    int
 	sealers [2]*pktauth.Sealer
-	sealed  []byte
 
 	ends         []pendingEnd
 	nextAnnounce time.Time
@@ -100,7 +106,7 @@ func newTransmitter(s *Sender) (*transmitter, error) {
 		codec:  fec.NewCodec(),
 		iov:    make([][]byte, 0, mcast.MaxSegments),
 		ctrl:   make([]byte, 0, wire.HeaderLen+wire.AnnounceFixedLen+wire.MaxChannelName),
-		ctrlDg: make([][][]byte, 1),
+		ctrlDg: make([][][]byte, 0, ctrlBatch),
 	}
 	if s.keys != nil {
 		t.over = s.cfg.Packet.Mode.Overhead()
@@ -142,8 +148,16 @@ func (t *transmitter) run(ctx context.Context) error {
 			return err
 		}
 		if len(t.active) == 0 {
+			if err := t.flushCtrl(ctx); err != nil {
+				return err
+			}
 			t.idle(ctx, timer, now, active)
 			continue
+		}
+		if len(t.ctrlPkts) >= ctrlBatch || len(t.ctrlPkts) > 0 && time.Since(t.ctrlAt) >= ctrlDelay {
+			if err := t.flushCtrl(ctx); err != nil {
+				return err
+			}
 		}
 		t.rr %= len(t.active)
 		r := t.active[t.rr]
@@ -653,22 +667,62 @@ func (t *transmitter) sendControl(ctx context.Context, now time.Time, active boo
 	return nil
 }
 
-func (t *transmitter) sendCtrl(ctx context.Context, pkt []byte) error {
-	if err := t.pace(ctx, len(pkt)); err != nil {
-		return err
-	}
+// ctrlBatch and ctrlDelay bound how many control packets wait to go out
+// together, and for how long.
+const (
+	ctrlBatch = 64
+	ctrlDelay = time.Millisecond
+)
+
+// sendCtrl queues a control packet (sealed with packet keys); flushCtrl
+// sends the queue. Nothing in pkt is kept.
+func (t *transmitter) sendCtrl(_ context.Context, pkt []byte) error {
+	start := len(t.ctrlArena)
+	t.ctrlArena = append(t.ctrlArena, pkt...)
 	if t.over > 0 {
-		out, err := t.seal(append(t.sealed[:0], pkt...))
+		out, err := t.seal(t.ctrlArena[start:])
 		if err != nil {
+			t.ctrlArena = t.ctrlArena[:start]
 			return err
 		}
-		t.sealed, pkt = out, out
+		// Sealing appends the trailer, in place when there is room.
+		t.ctrlArena = append(t.ctrlArena[:start], out...)
 	}
-	t.ctrlDg[0] = [][]byte{pkt}
-	if _, err := t.sock.Send(t.ctrlDg); err != nil {
+	if len(t.ctrlPkts) == 0 {
+		t.ctrlAt = time.Now()
+	}
+	// A later append may move the arena: the packets queued so far keep
+	// the array they were written to.
+	t.ctrlPkts = append(t.ctrlPkts, t.ctrlArena[start:len(t.ctrlArena):len(t.ctrlArena)])
+	return nil
+}
+
+// flushCtrl sends the queued control packets, paced, in one batch.
+func (t *transmitter) flushCtrl(ctx context.Context) error {
+	if len(t.ctrlPkts) == 0 {
+		return nil
+	}
+	n := 0
+	for _, p := range t.ctrlPkts {
+		n += len(p)
+	}
+	if err := t.pace(ctx, n); err != nil {
+		return err
+	}
+	t.ctrlDg = t.ctrlDg[:0]
+	for i := range t.ctrlPkts {
+		t.ctrlDg = append(t.ctrlDg, t.ctrlPkts[i:i+1])
+	}
+	sent, err := t.sock.Send(t.ctrlDg)
+	for _, p := range t.ctrlPkts[:sent] {
+		t.s.stats.PacketsSent.Add(1)
+		t.s.stats.BytesSent.Add(uint64(len(p)))
+	}
+	clear(t.ctrlDg)
+	clear(t.ctrlPkts)
+	t.ctrlDg, t.ctrlPkts, t.ctrlArena = t.ctrlDg[:0], t.ctrlPkts[:0], t.ctrlArena[:0]
+	if err != nil {
 		return t.sendFailed(ctx, err)
 	}
-	t.s.stats.PacketsSent.Add(1)
-	t.s.stats.BytesSent.Add(uint64(len(pkt)))
 	return nil
 }
