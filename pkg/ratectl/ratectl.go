@@ -1,13 +1,16 @@
 // Package ratectl adapts the sender's multicast rate to its receivers, with
 // no clock or sockets inside. Receivers count the datagrams their kernel
 // dropped because their socket buffer was full (SO_RXQ_OVFL) and report
-// them, with the datagrams they did read, in each NACK. Those drops mean
-// the sender is faster than the slowest receiver can take, unlike random
-// loss on the path, which slowing down does not cure. The controller
-// backs off multiplicatively when a report shows overrun (and at once to
-// what the overrun receiver managed to read) and grows back by a fraction
-// of the rate per second while none does, never above the configured
-// rate.
+// them, with the datagrams they did read and how fast they drained their
+// socket (a DrainMeter), in each NACK. Those drops mean the sender is
+// faster than the slowest receiver can take, unlike random loss on the
+// path, which slowing down does not cure. On overrun the controller cuts
+// the rate in proportion to the fraction dropped (a few drops in a
+// thousand cost a few percent, heavy overrun halves it) and at once to
+// just under what the overrun receiver drained; it grows back by a
+// fraction of the rate per second of sending without overrun, never
+// above the configured rate. Time spent idle does not count as calm: a
+// sender that learnt its receivers' pace keeps it for the next transfer.
 //
 // Reports are folded into one aggregate per interval: the controller keeps
 // no per-receiver state.
@@ -17,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,8 +33,11 @@ type Config struct {
 	// Threshold is the overrun fraction (drops / (drops + received)) in
 	// one report above which the controller backs off.
 	Threshold float64
-	// Decrease multiplies the rate on overrun (0.5: half as fast).
+	// Decrease is the deepest cut of one overrun (0.5: half as fast);
+	// a report cuts the rate by Gain times the fraction of datagrams it
+	// dropped, at most that deep.
 	Decrease float64
+	Gain     float64
 	// Increase is the growth per second without overrun, as a fraction
 	// of the current rate, compounded (0.25: 25% faster each calm
 	// second). Growth relative to the rate rather than to the ceiling
@@ -50,6 +57,7 @@ func DefaultConfig(ceiling float64) Config {
 		Floor:     max(ceiling/100, 1e6),
 		Threshold: 0.005,
 		Decrease:  0.5,
+		Gain:      4,
 		Increase:  0.25,
 		Hold:      500 * time.Millisecond,
 	}
@@ -69,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.Decrease > 0 && c.Decrease < 1) {
 		errs = append(errs, fmt.Errorf("decrease %v: must be in (0,1)", c.Decrease))
+	}
+	if c.Gain < 0 {
+		errs = append(errs, fmt.Errorf("gain %v: must not be negative", c.Gain))
 	}
 	if c.Increase < 0 {
 		errs = append(errs, fmt.Errorf("increase %v: must not be negative", c.Increase))
@@ -90,8 +101,14 @@ func New(cfg Config, now time.Time) *Controller {
 	return &Controller{cfg: cfg, rate: cfg.Ceiling, lastUpdate: now}
 }
 
+// maxGrowStep is the most time one update counts as calm sending: the
+// transmitter asks for the rate several times a second while it sends,
+// so a longer gap was idle time.
+const maxGrowStep = 250 * time.Millisecond
+
 // Rate returns the current rate after growing it for the time since the
-// last update.
+// last call, counted as sending without overrun (at most maxGrowStep).
+// The transmitter calls it while it sends.
 func (c *Controller) Rate(now time.Time) float64 {
 	c.grow(now)
 	return c.rate
@@ -102,41 +119,79 @@ func (c *Controller) Decreases() uint64 { return c.decreases }
 
 // Report folds in a receiver's report: received datagrams read and drops
 // lost to a full socket buffer since its previous report, and the rate in
-// bytes per second at which it read them (0 if unknown). On overrun the
-// rate falls by Decrease, and at once to three quarters of what the
-// overrun receiver managed to read if that is lower: one report brings a
-// blast down below what the slowest receiver takes, so that its full
-// socket buffer drains (at a quarter of its reading rate) before the rate
-// grows back to it. It returns the rate afterwards.
+// bytes per second at which it drained its socket lately (0 if unknown).
+// On overrun the rate falls by Gain times the dropped fraction (at most to
+// Decrease of itself), and at once to 90% of what the overrun receiver
+// drained if that is lower: one report brings a blast down below what the
+// slowest receiver takes, so that its full socket buffer drains before
+// the rate grows back. Reports of one episode within Hold count once. It
+// returns the rate afterwards.
 func (c *Controller) Report(now time.Time, received, drops uint64, readRate float64) float64 {
-	c.grow(now)
 	if drops == 0 || received+drops == 0 {
 		return c.rate
 	}
 	frac := float64(drops) / float64(received+drops)
+	if now.Before(c.lastDecrease) {
+		c.lastDecrease = now.Add(-c.cfg.Hold) // the clock jumped back
+	}
 	if frac > c.cfg.Threshold && now.Sub(c.lastDecrease) >= c.cfg.Hold {
-		r := c.rate * c.cfg.Decrease
+		r := c.rate * max(c.cfg.Decrease, 1-c.cfg.Gain*frac)
 		if readRate > 0 {
-			r = min(r, 0.75*readRate)
+			r = min(r, 0.9*readRate)
 		}
 		c.rate = max(r, c.cfg.Floor)
 		c.lastDecrease = now
+		c.lastUpdate = now // growth counts from the cut
 		c.decreases++
 	}
 	return c.rate
 }
 
 func (c *Controller) grow(now time.Time) {
-	if now.Before(c.lastUpdate) {
-		// The clock jumped back: count from now.
-		c.lastUpdate = now
-		if now.Before(c.lastDecrease) {
-			c.lastDecrease = now.Add(-c.cfg.Hold)
-		}
-		return
+	d := now.Sub(c.lastUpdate)
+	c.lastUpdate = now
+	if d <= 0 {
+		return // the clock jumped back, or no time passed
 	}
-	if d := now.Sub(c.lastUpdate); d > 0 {
-		c.rate = min(c.rate*math.Pow(1+c.cfg.Increase, d.Seconds()), c.cfg.Ceiling)
-		c.lastUpdate = now
+	d = min(d, maxGrowStep)
+	c.rate = min(c.rate*math.Pow(1+c.cfg.Increase, d.Seconds()), c.cfg.Ceiling)
+}
+
+// DrainMeter measures how fast a receiver reads its multicast socket
+// while data flows: bytes over the last Window of reading, a gap of more
+// than Gap between reads starting a new window. An average since the
+// previous NACK would count the idle time before and after a transfer
+// and report a fraction of what the receiver drains (a controller that
+// trusted it once fell from 1 GB/s to 26 MB/s). It is not safe for
+// concurrent use except Rate.
+type DrainMeter struct {
+	start, last time.Time
+	bytes       uint64
+	rate        atomic.Uint64
+}
+
+// Window and Gap are the DrainMeter's measurement window and the pause
+// between reads that ends one.
+const (
+	Window = 100 * time.Millisecond
+	Gap    = 20 * time.Millisecond
+)
+
+// Add counts n bytes read at now.
+func (m *DrainMeter) Add(now time.Time, n int) {
+	if m.start.IsZero() || now.Sub(m.last) > Gap || now.Before(m.last) {
+		// A new flow: its first read's bytes arrived before now.
+		m.start, m.bytes = now, 0
+	} else {
+		m.bytes += uint64(n)
+	}
+	m.last = now
+	if d := now.Sub(m.start); d >= Window {
+		m.rate.Store(uint64(float64(m.bytes) / d.Seconds()))
+		m.start, m.bytes = now, 0
 	}
 }
+
+// Rate returns the bytes per second read over the last complete window,
+// 0 before there was one. Safe for concurrent use.
+func (m *DrainMeter) Rate() uint64 { return m.rate.Load() }

@@ -8,36 +8,74 @@ import (
 
 var t0 = time.Unix(4_000_000, 0)
 
-func TestBacksOffOnOverrunAndRecovers(t *testing.T) {
+// TestCutProportionalToDrops: one report cuts the rate by Gain times the
+// fraction dropped, at most by half, and to 90% of the receiver's drain
+// rate when it is lower.
+func TestCutProportionalToDrops(t *testing.T) {
+	tests := []struct {
+		name            string
+		received, drops uint64
+		readRate        float64
+		want            float64
+	}{
+		{"1% dropped", 9900, 100, 0, 0.96e9},
+		{"5% dropped", 9500, 500, 0, 0.8e9},
+		{"half dropped: at most halved", 5000, 5000, 0, 0.5e9},
+		{"drained 150 MB/s", 9900, 100, 150e6, 135e6},
+		{"drained more than the cut leaves", 9900, 100, 2e9, 0.96e9},
+		{"below the threshold", 999_000, 1000, 150e6, 1e9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(DefaultConfig(1e9), t0)
+			if got := c.Report(t0, tt.received, tt.drops, tt.readRate); math.Abs(got-tt.want) > 1 {
+				t.Errorf("rate = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHoldAndGrowth(t *testing.T) {
 	cfg := DefaultConfig(1e9)
 	c := New(cfg, t0)
 	if got := c.Rate(t0); got != 1e9 {
 		t.Fatalf("start = %v, want the ceiling", got)
 	}
-	// 2% of a receiver's datagrams dropped by its full socket buffer.
-	got := c.Report(t0, 9800, 200, 0)
-	if want := 0.5e9; math.Abs(got-want) > 1 {
-		t.Fatalf("after overrun = %v, want %v", got, want)
-	}
+	c.Report(t0, 5000, 5000, 0)
 	// More reports of the same episode within the hold do not compound.
-	if got := c.Report(t0.Add(100*time.Millisecond), 9800, 200, 0); got > 0.52e9 || got < 0.5e9 {
-		t.Errorf("second report inside the hold = %v", got)
+	if got := c.Report(t0.Add(100*time.Millisecond), 5000, 5000, 0); got != 0.5e9 {
+		t.Errorf("second report inside the hold = %v, want 0.5e9", got)
 	}
 	// After the hold another overrun backs off again.
-	if got := c.Report(t0.Add(600*time.Millisecond), 9800, 200, 0); got > 0.4e9 {
-		t.Errorf("after the hold = %v, want another back-off", got)
+	if got := c.Report(t0.Add(600*time.Millisecond), 5000, 5000, 0); got != 0.25e9 {
+		t.Errorf("after the hold = %v, want 0.25e9", got)
 	}
 	if c.Decreases() != 2 {
 		t.Errorf("decreases = %d", c.Decreases())
 	}
-	// (0.5e9 grew 0.6 s at 25% per second, then times 0.5.) Without
-	// overrun it grows 25% per second, compounded, up to the ceiling.
-	r := c.Rate(t0.Add(600*time.Millisecond + 2*time.Second))
-	if want := 0.5 * 0.5e9 * math.Pow(1.25, 0.6) * 1.25 * 1.25; math.Abs(r-want) > 1e3 {
-		t.Errorf("after 2 s of calm = %v, want %v", r, want)
+	// Sending for 2 s without overrun (the transmitter asks every 100
+	// ms) grows it 25% per second, compounded.
+	now := t0.Add(600 * time.Millisecond)
+	c.Rate(now)
+	for range 20 {
+		now = now.Add(100 * time.Millisecond)
+		c.Rate(now)
 	}
-	if r := c.Rate(t0.Add(time.Hour)); r != 1e9 {
-		t.Errorf("after an hour = %v, want the ceiling", r)
+	if got, want := c.Rate(now), 0.25e9*1.25*1.25; math.Abs(got-want) > 1e3 {
+		t.Errorf("after 2 s of calm sending = %v, want %v", got, want)
+	}
+	// An hour idle counts as one step at most: the learnt pace is kept.
+	before := c.Rate(now)
+	if got := c.Rate(now.Add(time.Hour)); got > before*math.Pow(1.25, maxGrowStep.Seconds())+1 {
+		t.Errorf("after an idle hour = %v, was %v: idle time counted as calm", got, before)
+	}
+	// Sending long enough brings it back to the ceiling.
+	for range 200 {
+		now = now.Add(100 * time.Millisecond)
+		c.Rate(now)
+	}
+	if got := c.Rate(now); got != 1e9 {
+		t.Errorf("after 20 s of calm sending = %v, want the ceiling", got)
 	}
 }
 
@@ -73,15 +111,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestReadRateHint(t *testing.T) {
-	c := New(DefaultConfig(1e9), t0)
-	// An overrun receiver that managed 150 MB/s brings the rate down to
-	// 112.5 MB/s in one step.
-	if got := c.Report(t0, 1000, 500, 150e6); math.Abs(got-112.5e6) > 1 {
-		t.Errorf("rate = %v, want 112.5e6", got)
-	}
-}
-
 // TestClockJumpBack: after the clock jumps back the rate keeps growing
 // and overruns still back it off.
 func TestClockJumpBack(t *testing.T) {
@@ -89,11 +118,48 @@ func TestClockJumpBack(t *testing.T) {
 	later := t0.Add(time.Hour)
 	c.Report(later, 9000, 1000, 0)
 	r := c.Rate(t0)
-	if got := c.Rate(t0.Add(time.Second)); got <= r {
+	if got := c.Rate(t0.Add(100 * time.Millisecond)); got <= r {
 		t.Errorf("no growth after the jump back: %v then %v", r, got)
 	}
 	c.Report(t0.Add(2*time.Second), 9000, 1000, 0)
 	if c.Decreases() != 2 {
 		t.Errorf("overrun after the jump back: %d decreases, want a second back-off", c.Decreases())
+	}
+}
+
+// TestDrainMeter: the meter reports the rate while data flows, not an
+// average over the idle time around it.
+func TestDrainMeter(t *testing.T) {
+	var m DrainMeter
+	if m.Rate() != 0 {
+		t.Fatal("a rate before any read")
+	}
+	now := t0
+	read := func(d time.Duration, n, bytes int) {
+		for range n {
+			now = now.Add(d)
+			m.Add(now, bytes)
+		}
+	}
+	// 64 KB every ms: 64 MB/s.
+	read(time.Millisecond, 150, 64_000)
+	if got := m.Rate(); got < 63e6 || got > 65e6 {
+		t.Errorf("rate = %d, want 64 MB/s", got)
+	}
+	// Ten idle seconds, then a burst at twice the pace: the idle time
+	// does not dilute it.
+	now = now.Add(10 * time.Second)
+	read(time.Millisecond, 150, 128_000)
+	if got := m.Rate(); got < 126e6 || got > 130e6 {
+		t.Errorf("rate after an idle gap = %d, want 128 MB/s", got)
+	}
+	// Reads further apart than Gap never make a window.
+	var slow DrainMeter
+	for range 100 {
+		now = now.Add(Gap + time.Millisecond)
+		slow.Add(now, 1_000_000)
+	}
+	if got := slow.Rate(); got != 0 {
+		t.Errorf("rate of isolated reads = %d, want none", got)
 	}
 }

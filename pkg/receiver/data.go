@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -40,6 +41,7 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 			read += len(b)
 		}
 		r.stats.BytesRead.Add(uint64(read))
+		r.drain.Add(time.Now(), read)
 		if r.diskFull.Load() {
 			r.stats.PacketsPaused.Add(uint64(len(batch)))
 			continue

@@ -164,14 +164,12 @@ func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
 	}
 	// What the socket saw since the previous NACK: the sender slows down
 	// when the kernel had to drop datagrams.
-	received, overflow, read := r.stats.PacketsReceived.Load(), r.stats.PacketsOverflow.Load(), r.stats.BytesRead.Load()
+	received, overflow := r.stats.PacketsReceived.Load(), r.stats.PacketsOverflow.Load()
 	req.Received = received - min(r.stats.reportedReceived.Swap(received), received)
 	req.OverflowDrops = overflow - min(r.stats.reportedOverflow.Swap(overflow), overflow)
-	readBytes := read - min(r.stats.reportedBytes.Swap(read), read)
-	nowNs := time.Now().UnixNano()
-	if last := r.stats.reportedAt.Swap(nowNs); last > 0 && nowNs > last {
-		req.ReceiveRate = uint64(float64(readBytes) / (float64(nowNs-last) / 1e9))
-	}
+	// How fast the socket was drained while data flowed (not since the
+	// previous NACK: that counts idle time).
+	req.ReceiveRate = r.drain.Rate()
 	if follow > 0 {
 		req.NackInterval = durationpb.New(follow)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/mcast"
 	"github.com/nackcast/nackcast/pkg/pktauth"
+	"github.com/nackcast/nackcast/pkg/ratectl"
 	"github.com/nackcast/nackcast/pkg/repair"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/store"
@@ -73,10 +74,9 @@ type Counters struct {
 	PacketsOverflow atomic.Uint64
 	// BytesRead counts the datagram bytes read from the socket.
 	BytesRead atomic.Uint64
-	// reported are the PacketsReceived, PacketsOverflow and BytesRead
-	// values sent in the last NACK and when, for the next one's deltas.
-	reportedReceived, reportedOverflow, reportedBytes atomic.Uint64
-	reportedAt                                        atomic.Int64
+	// reported are the PacketsReceived and PacketsOverflow values sent in
+	// the last NACK, for the next one's deltas.
+	reportedReceived, reportedOverflow atomic.Uint64
 }
 
 // objState is the receiver's holding of one object.
@@ -135,6 +135,9 @@ type Receiver struct {
 	store   *store.Store
 	stats   Counters
 	loss    func() bool
+	// drain measures how fast recvLoop reads the socket (NACKs report
+	// it: the sender paces to the slowest receiver).
+	drain ratectl.DrainMeter
 
 	primary, backup *grpc.ClientConn
 

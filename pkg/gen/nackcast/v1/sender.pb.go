@@ -288,8 +288,9 @@ type NackRequest struct {
 	// previous NACK: the sender is faster than this receiver can take, and
 	// slows down.
 	OverflowDrops uint64 `protobuf:"varint,9,opt,name=overflow_drops,json=overflowDrops,proto3" json:"overflow_drops,omitempty"`
-	// Bytes per second the receiver read from the multicast socket since its
-	// previous NACK: with overflow_drops, about the most it can take.
+	// Bytes per second the receiver read from the multicast socket over its
+	// last 100 ms of reading while data flowed (idle time not counted): with
+	// overflow_drops, about the most it can take.
 	ReceiveRate   uint64 `protobuf:"varint,10,opt,name=receive_rate,json=receiveRate,proto3" json:"receive_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
