@@ -50,7 +50,9 @@ type Config struct {
 	// next ones, in turn.
 	MaxObjectsPerNack int
 	// MaxRangesPerObject caps the ranges per object; beyond it, ranges
-	// separated by the smallest gaps are merged.
+	// separated by the smallest gaps are merged. The default is the most
+	// a sender accepts: merged gaps ask for chunks the receiver holds,
+	// which inflates repair passes and parity under scattered loss.
 	MaxRangesPerObject int
 }
 
@@ -65,7 +67,7 @@ func DefaultConfig() Config {
 		FailureBackoff:     500 * time.Millisecond,
 		MaxBackoff:         30 * time.Second,
 		MaxObjectsPerNack:  4096,
-		MaxRangesPerObject: 4096,
+		MaxRangesPerObject: 65536,
 	}
 }
 

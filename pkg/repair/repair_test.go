@@ -62,6 +62,25 @@ func TestPlanSelectsWhatIsMissing(t *testing.T) {
 	}
 }
 
+// TestPlanScatteredLossExact: with the default configuration the ranges
+// of a large object with scattered loss (every 20th chunk of 183,000, as
+// 5% random loss leaves a 256 MB object) go out as they are. Merged, the
+// gaps would ask for chunks the receiver holds: the repair pass and the
+// parity sized from the most chunks one NACK lacks per block both grow.
+func TestPlanScatteredLossExact(t *testing.T) {
+	c := newCore(DefaultConfig())
+	o := obj(t, 1)
+	o.Chunks = 183_000
+	var missing chunks.List
+	for i := uint32(0); i < o.Chunks; i += 20 {
+		missing = append(missing, chunks.Range{First: i, Count: 1})
+	}
+	reqs := c.Plan(t0, []Holding{{Object: o, State: Partial, Missing: missing}})
+	if len(reqs) != 1 || !slices.Equal(reqs[0].Missing, missing) {
+		t.Fatalf("Plan asked for %d ranges (%d chunks), want the %d missing chunks exactly", len(reqs[0].Missing), reqs[0].Missing.Len(), len(missing))
+	}
+}
+
 func TestPlanRotatesLargeSets(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxObjectsPerNack = 3
