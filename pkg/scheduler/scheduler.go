@@ -331,12 +331,16 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 		switch {
 		case !ok || rec.obj.Version != r.Version:
 			out = append(out, Decision{Action: NotFound})
-		case rec.state == Pooled:
-			rec.merge(r.Missing, s.cfg.FEC)
-			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case rec.state == InFlight:
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case info.HorizonKnown && rec.lastSeq > info.Horizon && s.draining(rec, now):
+			// The receiver has not read the END of the last pass yet: what
+			// it lacks may still sit in its socket buffer. Merged into the
+			// next pass, it repeated up to half an object that receivers
+			// were still draining (found measuring 5% loss on lo).
+			out = append(out, Decision{Action: Wait, Passes: rec.passes})
+		case rec.state == Pooled:
+			rec.merge(r.Missing, s.cfg.FEC)
 			out = append(out, Decision{Action: Wait, Passes: rec.passes})
 		case int(rec.passes) < s.cfg.MaxPasses:
 			rec.whole, rec.ranges, rec.blockMiss = false, nil, nil

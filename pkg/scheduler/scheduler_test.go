@@ -323,6 +323,33 @@ func TestStaleHorizonIsNotWaitedForEver(t *testing.T) {
 	}
 }
 
+// TestDrainingNackDoesNotJoinPooledPass: once a repair pass is pooled, a
+// NACK from a receiver that has not read the last pass's END yet (its
+// socket buffer still holds the pass) is told to wait and does not add
+// what it lacks to the pass; a receiver past it does.
+func TestDrainingNackDoesNotJoinPooledPass(t *testing.T) {
+	a := mkObj(t, "a", 5000, "a")
+	cfg := testConfig()
+	cfg.MergeWindow = 200 * time.Millisecond
+	s := New(cfg, t0)
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.Done(s.Next(t0)[0], t0, 7)
+	read := NackInfo{Horizon: 7, HorizonKnown: true}
+	draining := NackInfo{Horizon: 6, HorizonKnown: true}
+	lost := chunks.List{{First: 0, Count: 1}}
+	unread := chunks.List{{First: 1, Count: a.Chunks - 1}}
+	now := t0.Add(10 * time.Millisecond)
+	s.Nack(now, ch, read, []Request{{Object: a.ID, Version: a.Version, Missing: lost}}, nil)
+	d := s.Nack(now, ch, draining, []Request{{Object: a.ID, Version: a.Version, Missing: unread}}, nil)
+	if d[0].Action != Wait {
+		t.Fatalf("draining receiver: %v, want WAIT", d[0].Action)
+	}
+	jobs := s.Next(t0.Add(time.Hour))
+	if len(jobs) != 1 || !slices.Equal(jobs[0].Ranges, lost) {
+		t.Fatalf("repair pass = %+v, want only the chunk the receiver past the END lacks", jobs)
+	}
+}
+
 func TestRepairMergesRangesAndWaitsForPeriod(t *testing.T) {
 	s := New(testConfig(), t0)
 	a := mkObj(t, "a", 100_000, "a") // 100 chunks
