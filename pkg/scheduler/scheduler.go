@@ -63,7 +63,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxPasses:       3,
 		MaxJobs:         4,
-		Period:          time.Second,
+		Period:          250 * time.Millisecond,
 		TargetNackRate:  200,
 		MinNackInterval: 200 * time.Millisecond,
 		MaxNackInterval: 2 * time.Minute,
@@ -354,12 +354,17 @@ func (s *Scheduler) Nack(now time.Time, channel uint32, info NackInfo, reqs []Re
 	return out
 }
 
+// minDrain is the least time HorizonGrace allows a receiver to drain its
+// socket buffer after a pass: tens of megabytes at its reading pace.
+const minDrain = time.Second
+
 // HorizonGrace is how long after a pass ended a receiver that has not yet
 // read the pass's END is told to wait for its packets: the multicast
-// period plus the merge window (1.2 s by default). The packets of a pass
-// are in the receiver's socket buffer or lost well within it.
+// period (at least minDrain) plus the merge window (1.2 s by default).
+// The packets of a pass are in the receiver's socket buffer or lost well
+// within it.
 func (s *Scheduler) HorizonGrace() time.Duration {
-	return s.cfg.Period + s.cfg.MergeWindow
+	return max(s.cfg.Period, minDrain) + s.cfg.MergeWindow
 }
 
 // draining reports whether rec's last pass ended less than HorizonGrace
