@@ -30,9 +30,13 @@ type roleResult struct {
 	Objects int     `json:"objects,omitempty"`
 }
 
-// rawConfig is the multicast setting of the raw ceiling pair.
-func rawConfig(iface string, port int) mcast.Config {
+// rawConfig is the multicast setting of the raw ceiling pair: the
+// interface is always named (never the kernel's choice), and offload
+// selects UDP GSO at the blaster and UDP GRO at the sinks, or plain
+// batches of datagrams (sendmmsg/recvmmsg) without either.
+func rawConfig(iface string, port int, offload bool) mcast.Config {
 	c := mcast.DefaultConfig()
+	c.NoOffload = !offload
 	c.Interface = iface
 	c.Group = netip.MustParseAddr("239.77.0.99")
 	c.Port = port
@@ -41,14 +45,18 @@ func rawConfig(iface string, port int) mcast.Config {
 	return c
 }
 
-// rawBlast sends back-to-back GSO batches of 1440-byte datagrams to the
-// group for d: the fastest the machine multicasts, with no protocol.
-func rawBlast(iface string, port int, d time.Duration) error {
-	s, err := mcast.NewSender(rawConfig(iface, port))
+// rawBlast sends back-to-back batches of 1440-byte datagrams to the group
+// for d, as GSO buffers or as plain batches: the fastest the machine
+// multicasts, with no protocol.
+func rawBlast(iface string, port int, d time.Duration, offload bool) error {
+	s, err := mcast.NewSender(rawConfig(iface, port, offload))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if offload && !s.GSO() {
+		return errors.New("UDP GSO asked for but not available")
+	}
 	const seg = 1440
 	buf := make([]byte, seg*(mcast.MaxSegmentBytes/seg))
 	end := time.Now().Add(d)
@@ -63,12 +71,15 @@ func rawBlast(iface string, port int, d time.Duration) error {
 // rawSink counts the bytes it receives from the group until the group has
 // been quiet for a second after the first datagram, and prints the rate
 // between the first and the last.
-func rawSink(iface string, port int, limit time.Duration) error {
-	r, err := mcast.NewReceiver(rawConfig(iface, port), 2048)
+func rawSink(iface string, port int, limit time.Duration, offload bool) error {
+	r, err := mcast.NewReceiver(rawConfig(iface, port, offload), 2048)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if offload && !r.GRO() {
+		return errors.New("UDP GRO asked for but not available")
+	}
 	fmt.Fprintln(os.Stderr, "ready")
 	var first, last time.Time
 	var n int64
@@ -176,6 +187,16 @@ func pullOne(ctx context.Context, sc pb.SenderServiceClient, channel string, o m
 	return n, f.Sync()
 }
 
+// anchor holds a network namespace open for the bench's probes: the bench
+// reads the namespace's counters through /proc/<pid>/net of this process.
+// It says "ready" once it runs inside the namespace and exits when its
+// standard input closes (the bench ended, however it ended).
+func anchor() error {
+	fmt.Println("ready")
+	_, err := io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
 func printResult(r roleResult) error {
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
@@ -184,9 +205,11 @@ func printResult(r roleResult) error {
 func runRole(o roleOptions) error {
 	switch o.role {
 	case "raw-blast":
-		return rawBlast(o.iface, o.port, o.d)
+		return rawBlast(o.iface, o.port, o.d, o.offload)
 	case "raw-sink":
-		return rawSink(o.iface, o.port, o.d)
+		return rawSink(o.iface, o.port, o.d, o.offload)
+	case "anchor":
+		return anchor()
 	case "pull":
 		if o.addr == "" || o.dir == "" {
 			return errors.New("pull needs -addr and -dir")

@@ -1,0 +1,483 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/cloud"
+	"github.com/nackcast/nackcast/pkg/netlab"
+)
+
+// raw measures the ceiling: a blaster of plain batches or GSO buffers,
+// and sinks reading plainly or with GRO, for 3 seconds.
+func (l *lab) raw(ctx context.Context, c *config, s *sample) error {
+	offload := strconv.FormatBool(c.tool == "raw-gso")
+	hosts := l.receivers(c.n)
+	var sinks []*proc
+	defer func() {
+		for _, p := range sinks {
+			p.kill()
+		}
+	}()
+	for i, h := range hosts {
+		p, err := l.spawn(ctx, h, fmt.Sprintf("raw sink %d", i+1), "", l.self, "-role", "raw-sink", "-iface", "eth0", "-port", "27999", "-for", "30s", "-offload="+offload)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, p)
+	}
+	for _, p := range sinks {
+		// The sink prints "ready" on stderr; wait for the output to say so.
+		if !waitOutput(p, "ready", 10*time.Second) {
+			return fmt.Errorf("%s did not start%s", p.name, p.tail())
+		}
+	}
+	m, err := l.startMeter(hosts, false)
+	if err != nil {
+		return err
+	}
+	blast, err := l.spawn(ctx, l.sender(), "raw blaster", "", l.self, "-role", "raw-blast", "-iface", "eth0", "-port", "27999", "-for", "3s", "-offload="+offload)
+	if err != nil {
+		return err
+	}
+	if err := blast.wait(ctx); err != nil {
+		return err
+	}
+	var least int64 = -1
+	var slowest float64
+	for _, p := range sinks {
+		if err := p.wait(ctx); err != nil {
+			return err
+		}
+		var res roleResult
+		out := p.out.Bytes()
+		i := strings.LastIndex(string(out), "{")
+		if i < 0 || json.Unmarshal(out[i:], &res) != nil || res.Seconds <= 0 {
+			return fmt.Errorf("%s: no rate in %q", p.name, out)
+		}
+		if least < 0 || res.Bytes < least {
+			least = res.Bytes
+		}
+		slowest = max(slowest, res.Seconds)
+	}
+	// The sinks exit a second after the last datagram: the busy CPU
+	// time of that idle second is nil, the end is the blaster's.
+	if err := m.finish(s, blast.end, least); err != nil {
+		return err
+	}
+	// A sink's own clock (first to last datagram) is its transfer time.
+	s.Xfer, s.MBps = slowest, float64(least)/slowest/1e6
+	s.Content = least
+	return nil
+}
+
+// waitOutput waits until the in-memory output of p holds line.
+func waitOutput(p *proc, line string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(string(p.out.Bytes()), "\n") {
+			if strings.TrimSpace(l) == line {
+				return true
+			}
+		}
+		select {
+		case <-p.done:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+var rateCut = regexp.MustCompile(`lowering the rate.*\brate=(\d+)`)
+
+// nackcast distributes a channel to n receivers, all with their default
+// settings but the sender's -rate.
+func (l *lab) nackcast(ctx context.Context, c *config, s *sample) error {
+	dir, done, err := l.runDir(c, s.Rep)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cl, err := cloud.New(l.bin, dir)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	hosts := l.receivers(c.n)
+	if err := l.setLoss(hosts, c.loss); err != nil {
+		return err
+	}
+	defer l.clearLoss(hosts)
+	var common []string
+	if l.o.logLevel != "" {
+		common = append(common, "-log-level", l.o.logLevel)
+	}
+	if l.o.profile != "" {
+		common = append(common, "-pprof")
+	}
+	primary := l.sender().Addr + ":7001"
+	var procs []*cloud.Proc
+	for i, h := range hosts {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		p, err := cl.StartOn(h, name, "receiver", 7101, append([]string{"-id", name, "-data", filepath.Join(dir, name), "-channels", c.channel,
+			"-primary", primary}, common...)...)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		if err := p.WaitServing(ctx); err != nil {
+			return err
+		}
+	}
+	m, err := l.startMeter(hosts, false)
+	if err != nil {
+		return err
+	}
+	snd, err := cl.StartOn(l.sender(), "sender", "sender", 7001, append([]string{"-origin", l.origin, "-channels", c.channel,
+		"-state-dir", filepath.Join(dir, "sender-state"), "-rate", l.o.rateArg}, common...)...)
+	if err != nil {
+		return err
+	}
+	if l.o.profile != "" {
+		tag := strings.NewReplacer(" ", "-", "=", "", "%", "pct").Replace(c.key) + fmt.Sprintf("-rep%d", s.Rep)
+		stop := l.profileRun(snd, tag+"-sender")
+		defer stop()
+		stopR := l.profileRun(procs[0], tag+"-receiver-1")
+		defer stopR()
+	}
+	complete := make([]bool, len(procs))
+	var end time.Time
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for remaining := len(procs); remaining > 0; {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d receivers incomplete: %w (logs in %s)", remaining, len(procs), ctx.Err(), dir)
+		case <-t.C:
+		}
+		if !snd.Running() {
+			return fmt.Errorf("the sender exited: %w%s", snd.ExitErr(), snd.LogTail(5))
+		}
+		for i, p := range procs {
+			if complete[i] {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := p.ReceiverStatus(cctx)
+			cancel()
+			if err == nil && st.GetComplete() {
+				end = time.Now()
+				complete[i] = true
+				remaining--
+				k := st.GetCounters()
+				s.RecvOverflow += int64(k.GetPacketsOverflow())
+				if _, hwm, err := p.Memory(); err == nil {
+					s.PeakRSS = max(s.PeakRSS, hwm)
+				}
+			}
+		}
+	}
+	if err := m.finish(s, end, 0); err != nil {
+		return err
+	}
+	if st, err := snd.SenderStatus(ctx); err == nil {
+		k := st.GetCounters()
+		s.NACKs, s.Repairs, s.Unicast = int64(k.GetNacks()), int64(k.GetRepairPasses()), int64(k.GetPullBytes())
+	}
+	if b, err := os.ReadFile(snd.Log); err == nil {
+		for _, m := range rateCut.FindAllStringSubmatch(string(b), -1) {
+			r, _ := strconv.ParseInt(m[1], 10, 64)
+			if s.RateCuts == 0 || r < s.MinRate {
+				s.MinRate = r
+			}
+			s.RateCuts++
+		}
+	}
+	return verifyAll(filepath.Join(l.origin, c.channel), dir, names(procs), c.channel)
+}
+
+func names(ps []*cloud.Proc) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// verifyAll compares the SHA-256 of every file of every receiver's copy
+// with the origin's.
+func verifyAll(origin, dir string, receivers []string, channel string) error {
+	want, err := cloud.Digests(origin)
+	if err != nil {
+		return err
+	}
+	for _, name := range receivers {
+		got, err := cloud.Digests(filepath.Join(dir, name, channel))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := cloud.Compare(want, got); err != nil {
+			return fmt.Errorf("%s: SHA-256: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// uftp distributes the channel with Debian's uftp 4 at its fastest (-R
+// -1), GRTT bounds suited to the lab's sub-millisecond round trips, and
+// 32 MiB socket buffers asked for on both sides (the kernel grants up to
+// net.core.rmem_max/wmem_max, doubled).
+func (l *lab) uftp(ctx context.Context, c *config, s *sample) error {
+	dir, done, err := l.runDir(c, s.Rep)
+	if err != nil {
+		return err
+	}
+	defer done()
+	hosts := l.receivers(c.n)
+	if err := l.setLoss(hosts, c.loss); err != nil {
+		return err
+	}
+	defer l.clearLoss(hosts)
+	var daemons []*proc
+	defer func() {
+		for _, d := range daemons {
+			d.kill()
+		}
+	}()
+	var receivers []string
+	for i, h := range hosts {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		// uftp sends origin/<channel> as <channel> (-E strips the
+		// origin), so the copy lands in dest/<channel>.
+		dest := filepath.Join(dir, name)
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		// -d keeps uftpd in the foreground, so that its PID is known.
+		d, err := l.spawn(ctx, h, "uftpd "+name, filepath.Join(dir, name+".out"), "uftpd", "-d", "-I", "eth0", "-D", dest,
+			"-B", "33554432", "-L", filepath.Join(dir, name+".log"))
+		if err != nil {
+			return err
+		}
+		daemons = append(daemons, d)
+		receivers = append(receivers, name)
+	}
+	if err := l.waitListening(ctx, hosts, 1044); err != nil {
+		return err
+	}
+	m, err := l.startMeter(hosts, false)
+	if err != nil {
+		return err
+	}
+	snd, err := l.spawn(ctx, l.sender(), "uftp", filepath.Join(dir, "uftp.out"), "uftp", "-I", "eth0", "-R", "-1", "-r", "0.01:0.001:1",
+		"-B", "33554432", "-E", l.origin+"/", "-L", filepath.Join(dir, "uftp.log"), filepath.Join(l.origin, c.channel))
+	if err != nil {
+		return err
+	}
+	// uftp exits when every receiver has confirmed the whole session.
+	if err := snd.wait(ctx); err != nil {
+		return err
+	}
+	if err := m.finish(s, snd.end, 0); err != nil {
+		return err
+	}
+	return verifyAll(filepath.Join(l.origin, c.channel), dir, receivers, c.channel)
+}
+
+// waitListening waits until a UDP socket is bound to port in every host
+// (/proc/<pid>/net/udp of its anchor).
+func (l *lab) waitListening(ctx context.Context, hosts []*netlab.Host, port int) error {
+	hex := fmt.Sprintf(":%04X ", port)
+	for {
+		all := true
+		for _, h := range hosts {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", l.anchors[h].cmd.Process.Pid))
+			if err != nil || !strings.Contains(string(b), hex) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for UDP port %d to be bound: %w", port, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// udpcast distributes the channel's one file with udpcast, its defaults
+// on eth0: udp-sender starts when the n receivers have connected
+// (--min-receivers, --nokbd: no key press), every udp-receiver exits once
+// it holds the file.
+func (l *lab) udpcast(ctx context.Context, c *config, s *sample) error {
+	ch := l.channels[c.channel]
+	if ch == nil || ch.single == "" {
+		return fmt.Errorf("udpcast sends one file; channel %s has %d", c.channel, ch.objects)
+	}
+	dir, done, err := l.runDir(c, s.Rep)
+	if err != nil {
+		return err
+	}
+	defer done()
+	hosts := l.receivers(c.n)
+	if err := l.setLoss(hosts, c.loss); err != nil {
+		return err
+	}
+	defer l.clearLoss(hosts)
+	var all []*proc
+	defer func() {
+		for _, p := range all {
+			p.kill()
+		}
+	}()
+	var receivers []string
+	var rcv []*proc
+	for i, h := range hosts {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		dest := filepath.Join(dir, name, c.channel, filepath.FromSlash(ch.single))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return err
+		}
+		p, err := l.spawn(ctx, h, "udp-receiver "+name, filepath.Join(dir, name+".log"), "udp-receiver", "--interface", "eth0", "--file", dest, "--nokbd")
+		if err != nil {
+			return err
+		}
+		all, rcv, receivers = append(all, p), append(rcv, p), append(receivers, name)
+	}
+	m, err := l.startMeter(hosts, false)
+	if err != nil {
+		return err
+	}
+	snd, err := l.spawn(ctx, l.sender(), "udp-sender", filepath.Join(dir, "udp-sender.log"), "udp-sender", "--interface", "eth0",
+		"--file", filepath.Join(l.origin, c.channel, filepath.FromSlash(ch.single)), "--nokbd", "--min-receivers", strconv.Itoa(c.n))
+	if err != nil {
+		return err
+	}
+	all = append(all, snd)
+	var end time.Time
+	for _, p := range rcv {
+		if err := p.wait(ctx); err != nil {
+			return err
+		}
+		if p.end.After(end) {
+			end = p.end
+		}
+	}
+	if err := m.finish(s, end, 0); err != nil {
+		return err
+	}
+	if err := snd.wait(ctx); err != nil {
+		return err
+	}
+	return verifyAll(filepath.Join(l.origin, c.channel), dir, receivers, c.channel)
+}
+
+// unicast pulls the channel to n receivers at once over gRPC, from a
+// standing-by backup (which answers Pull and multicasts nothing).
+func (l *lab) unicast(ctx context.Context, c *config, s *sample) error {
+	dir, done, err := l.runDir(c, s.Rep)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cl, err := cloud.New(l.bin, dir)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	srv, err := cl.StartOn(l.sender(), "server", "backup", 7002, "-origin", l.origin, "-channels", c.channel,
+		"-primary", "198.18.0.253:7001", "-primary-grace", "1h")
+	if err != nil {
+		return err
+	}
+	if err := srv.WaitServing(ctx); err != nil {
+		return err
+	}
+	hosts := l.receivers(c.n)
+	m, err := l.startMeter(hosts, true)
+	if err != nil {
+		return err
+	}
+	var pullers []*proc
+	defer func() {
+		for _, p := range pullers {
+			p.kill()
+		}
+	}()
+	var receivers []string
+	for i, h := range hosts {
+		name := fmt.Sprintf("receiver-%d", i+1)
+		p, err := l.spawn(ctx, h, "puller "+name, "", l.self, "-role", "pull", "-addr", srv.Addr, "-channel", c.channel, "-dir", filepath.Join(dir, name, c.channel))
+		if err != nil {
+			return err
+		}
+		pullers, receivers = append(pullers, p), append(receivers, name)
+	}
+	var end time.Time
+	for _, p := range pullers {
+		if err := p.wait(ctx); err != nil {
+			return err
+		}
+		if p.end.After(end) {
+			end = p.end
+		}
+	}
+	if err := m.finish(s, end, 0); err != nil {
+		return err
+	}
+	return verifyAll(filepath.Join(l.origin, c.channel), dir, receivers, c.channel)
+}
+
+// profileRun collects a CPU profile of p (served with -pprof on its
+// metrics address) for 10 seconds, into the profile directory. The
+// returned function waits for it.
+func (l *lab) profileRun(p *cloud.Proc, name string) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := os.MkdirAll(l.o.profile, 0o755); err != nil {
+			return
+		}
+		var resp *http.Response
+		var err error
+		for range 50 { // the process may still be starting
+			if resp, err = http.Get("http://" + p.Metrics + "/debug/pprof/profile?seconds=10"); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "profile %s: %v\n", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(l.o.profile, name+".pprof"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return func() {
+		// The profile ends after 10 s.
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+		}
+	}
+}
