@@ -137,9 +137,9 @@ demo-failover: build ## kill the primary mid-transfer, watch the backup take ove
 	$(GO) run ./scripts/demo -bin $(BIN) -failover -large 256Mi -rate 40M
 
 .PHONY: bench
-bench: build ## side-by-side benchmark (root: netns lab with uftp, raw ceiling, unicast fan-out), NACK implosion, micro-benchmarks
+bench: build ## side-by-side benchmark (root: netns lab, sender veth segments GSO; nackcast vs uftp, udpcast, raw ceilings, unicast; 5 interleaved reps; BENCH_FLAGS=...), NACK implosion, micro-benchmarks
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench: the namespace comparison needs root (network namespaces, nftables); running the loopback benchmark of nackcast alone"; fi
-	$(GO) run ./scripts/bench -bin $(BIN)
+	$(GO) run ./scripts/bench -bin $(BIN) $(BENCH_FLAGS)
 	$(GO) run ./scripts/implosion -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/wire ./pkg/chunks ./pkg/scheduler ./pkg/fec ./pkg/pktauth ./pkg/sender
 
