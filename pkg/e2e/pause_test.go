@@ -103,9 +103,12 @@ func TestReceiverPausedCatchesUp(t *testing.T) {
 		t.Errorf("the backup took over %d times although the primary was alive", st.GetTakeovers())
 	}
 	ct := sts[0].GetCounters()
-	t.Logf("%s after the pause: NACKs %d, overflow %d", sts[0].GetReceiverId(), ct.GetNacksSent(), ct.GetPacketsOverflow())
+	t.Logf("%s after the pause: NACKs %d, overflow %d, feedback reports %d", sts[0].GetReceiverId(), ct.GetNacksSent(), ct.GetPacketsOverflow(), ct.GetFeedbackSent())
 	if ct.GetPacketsOverflow() == 0 {
 		t.Errorf("the paused receiver lost no packets: the pause did not make it catch up")
+	}
+	if ct.GetFeedbackSent() == 0 {
+		t.Errorf("the paused receiver overflowed but sent the sender no feedback")
 	}
 }
 

@@ -329,6 +329,12 @@ func NewReceiver(c Config, maxSize int) (*Receiver, error) {
 // reports it.
 func (r *Receiver) Drops() (uint32, bool) { return r.drops, r.counted }
 
+// QueueFill returns the share of the socket's receive buffer that queued
+// datagrams take now (0 to 1, past 1 briefly: the kernel admits a datagram
+// into a buffer not yet full), and whether the kernel reports it. One
+// system call: call it every few milliseconds, not per datagram.
+func (r *Receiver) QueueFill() (float64, bool) { return queueFill(r.conn) }
+
 // ReadBuffer returns the receive buffer size the kernel granted, in bytes,
 // or 0 if it could not be read.
 func (r *Receiver) ReadBuffer() int { return r.rcvbuf }

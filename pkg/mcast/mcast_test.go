@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -296,5 +297,51 @@ func TestSendSegmentsAllocs(t *testing.T) {
 		}
 	}); n > 0 {
 		t.Errorf("SendSegments allocates %v per call (44 datagrams)", n)
+	}
+}
+
+// TestQueueFill: the fill of the receive buffer rises while datagrams
+// queue unread and falls back to zero once they are read.
+func TestQueueFill(t *testing.T) {
+	c := testConfig()
+	r, err := NewReceiver(c, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, ok := r.QueueFill(); !ok {
+		t.Skip("kernel does not report socket memory")
+	}
+	s, err := NewSender(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SendSegments(make([]byte, 1000*40), 1000); err != nil {
+		t.Fatal(err)
+	}
+	// Delivery on lo normally completes within the send; poll the
+	// kernel's count (no sleep) in case the softirq runs later.
+	var full float64
+	for deadline := time.Now().Add(2 * time.Second); full <= 0 && time.Now().Before(deadline); {
+		full, _ = r.QueueFill()
+		runtime.Gosched()
+	}
+	if full <= 0 {
+		t.Fatalf("fill %v with 40 datagrams queued, want above 0", full)
+	}
+	if err := r.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for got < 40 {
+		b, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b)
+	}
+	if empty, _ := r.QueueFill(); empty != 0 {
+		t.Errorf("fill %v after reading everything (was %v), want 0", empty, full)
 	}
 }

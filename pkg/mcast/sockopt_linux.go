@@ -121,3 +121,20 @@ func parseOOB(oob []byte) (seg int, drops uint32, ok bool) {
 	}
 	return seg, drops, ok
 }
+
+// queueFill returns the share of the socket's receive buffer in use: the
+// memory its queued datagrams take over the buffer size (SO_MEMINFO).
+func queueFill(conn net.PacketConn) (float64, bool) {
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	ok := false
+	control(conn, func(fd int) {
+		l := uint32(unsafe.Sizeof(mi))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mi[0])), uintptr(unsafe.Pointer(&l)), 0)
+		ok = errno == 0 && mi[unix.SK_MEMINFO_RCVBUF] > 0
+	})
+	if !ok {
+		return 0, false
+	}
+	return float64(mi[unix.SK_MEMINFO_RMEM_ALLOC]) / float64(mi[unix.SK_MEMINFO_RCVBUF]), true
+}

@@ -21,12 +21,13 @@ func setBuffer(conn net.PacketConn, n int, read bool) int {
 	return 0
 }
 
-func gsoSupported(net.PacketConn) bool    { return false }
-func segmentCmsg(int) []byte              { return nil }
-func putSegmentSize([]byte, int)          {}
-func gsoRefused(error) bool               { return true }
-func enableGRO(net.PacketConn) bool       { return false }
-func enableDropCount(net.PacketConn) bool { return false }
-func parseOOB([]byte) (int, uint32, bool) { return 0, 0, false }
+func gsoSupported(net.PacketConn) bool         { return false }
+func segmentCmsg(int) []byte                   { return nil }
+func putSegmentSize([]byte, int)               {}
+func gsoRefused(error) bool                    { return true }
+func enableGRO(net.PacketConn) bool            { return false }
+func enableDropCount(net.PacketConn) bool      { return false }
+func parseOOB([]byte) (int, uint32, bool)      { return 0, 0, false }
+func queueFill(net.PacketConn) (float64, bool) { return 0, false }
 
 var oobSpace = 0

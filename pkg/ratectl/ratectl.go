@@ -94,6 +94,7 @@ type Controller struct {
 	lastDecrease time.Time
 	lastUpdate   time.Time
 	decreases    uint64
+	caps         uint64
 }
 
 // New returns a controller starting at the ceiling.
@@ -147,6 +148,30 @@ func (c *Controller) Report(now time.Time, received, drops uint64, readRate floa
 	return c.rate
 }
 
+// HighFill is the share of a receiver's socket buffer in use past which
+// the rate is capped at what that receiver drains: it is falling behind
+// and will drop if the sender keeps its pace.
+const HighFill = 0.5
+
+// Fill folds in a receiver's socket-buffer fill (0 to 1) and drain rate
+// (bytes per second, 0 if unknown): past HighFill the rate is capped at
+// 95% of the drain rate, so that the buffer empties before anything is
+// dropped. It returns the rate afterwards.
+func (c *Controller) Fill(now time.Time, fill, readRate float64) float64 {
+	if fill < HighFill || readRate <= 0 {
+		return c.rate
+	}
+	if r := max(0.95*readRate, c.cfg.Floor); r < c.rate {
+		c.rate = r
+		c.lastUpdate = now // growth counts from the cap
+		c.caps++
+	}
+	return c.rate
+}
+
+// Caps counts the times a receiver's fill capped the rate.
+func (c *Controller) Caps() uint64 { return c.caps }
+
 func (c *Controller) grow(now time.Time) {
 	d := now.Sub(c.lastUpdate)
 	c.lastUpdate = now
@@ -195,3 +220,24 @@ func (m *DrainMeter) Add(now time.Time, n int) {
 // Rate returns the bytes per second read over the last complete window,
 // 0 before there was one. Safe for concurrent use.
 func (m *DrainMeter) Rate() uint64 { return m.rate.Load() }
+
+// MinFeedbackGap is the least time between two feedback reports of one
+// receiver: at most twenty a second, and only while it is congested.
+const MinFeedbackGap = 50 * time.Millisecond
+
+// FeedbackGate decides when a receiver reports its socket to the sender
+// between NACKs: when its buffer is past HighFill or it dropped
+// datagrams, at most once per MinFeedbackGap. The zero value is ready.
+type FeedbackGate struct{ last time.Time }
+
+// Due reports whether to send a report now.
+func (g *FeedbackGate) Due(now time.Time, fill float64, dropped bool) bool {
+	if fill < HighFill && !dropped {
+		return false
+	}
+	if !g.last.IsZero() && now.Sub(g.last) < MinFeedbackGap && !now.Before(g.last) {
+		return false
+	}
+	g.last = now
+	return true
+}

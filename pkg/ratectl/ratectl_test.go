@@ -163,3 +163,55 @@ func TestDrainMeter(t *testing.T) {
 		t.Errorf("rate of isolated reads = %d, want none", got)
 	}
 }
+
+// TestFillCapsAtDrainRate: a receiver whose buffer is more than half full
+// caps the rate at 95% of what it drains, before it drops anything; a
+// lower fill, or no drain rate, changes nothing.
+func TestFillCapsAtDrainRate(t *testing.T) {
+	tests := []struct {
+		name           string
+		fill, readRate float64
+		want           float64
+	}{
+		{"half full", 0.5, 200e6, 190e6},
+		{"nearly full", 0.95, 100e6, 95e6},
+		{"below half", 0.49, 100e6, 1e9},
+		{"drain rate unknown", 0.9, 0, 1e9},
+		{"drains faster than the rate", 0.9, 2e9, 1e9},
+		{"drains below the floor", 0.9, 1e3, 10e6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(DefaultConfig(1e9), t0)
+			if got := c.Fill(t0, tt.fill, tt.readRate); math.Abs(got-tt.want) > 1 {
+				t.Errorf("rate = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFeedbackGate(t *testing.T) {
+	var g FeedbackGate
+	steps := []struct {
+		after   time.Duration // since the previous step
+		fill    float64
+		dropped bool
+		want    bool
+	}{
+		{0, 0.1, false, false},                    // calm
+		{time.Millisecond, 0.6, false, true},      // filling up
+		{10 * time.Millisecond, 0.7, true, false}, // within the gap
+		{50 * time.Millisecond, 0.2, true, true},  // dropped
+		{10 * time.Millisecond, 0.9, false, false},
+		{40 * time.Millisecond, 0.9, false, true},
+		{time.Second, 0.3, false, false},
+		{-time.Hour, 0.9, false, true}, // the clock jumped back
+	}
+	now := t0
+	for i, s := range steps {
+		now = now.Add(s.after)
+		if got := g.Due(now, s.fill, s.dropped); got != s.want {
+			t.Errorf("step %d: Due = %v, want %v", i, got, s.want)
+		}
+	}
+}

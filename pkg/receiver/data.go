@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nackcast/nackcast/pkg/mcast"
+	"github.com/nackcast/nackcast/pkg/ratectl"
 	"github.com/nackcast/nackcast/pkg/repair"
 	"github.com/nackcast/nackcast/pkg/wire"
 )
@@ -19,6 +20,8 @@ import (
 // and dropped.
 func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 	run := chunkRun{bufs: make([][]byte, 0, mcast.MaxBatch)}
+	var gate ratectl.FeedbackGate
+	var fillAt time.Time
 	for {
 		batch, err := sock.Read()
 		if err != nil {
@@ -41,7 +44,19 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 			read += len(b)
 		}
 		r.stats.BytesRead.Add(uint64(read))
-		r.drain.Add(time.Now(), read)
+		now := time.Now()
+		r.drain.Add(now, read)
+		fill := 0.0
+		if now.Sub(fillAt) >= fillEvery || overrun {
+			fillAt = now
+			fill, _ = sock.QueueFill()
+		}
+		if gate.Due(now, fill, overrun) {
+			select {
+			case r.feedback <- fill:
+			default: // a report is on its way
+			}
+		}
 		if r.diskFull.Load() {
 			r.stats.PacketsPaused.Add(uint64(len(batch)))
 			continue

@@ -74,6 +74,9 @@ type Counters struct {
 	PacketsOverflow atomic.Uint64
 	// BytesRead counts the datagram bytes read from the socket.
 	BytesRead atomic.Uint64
+	// FeedbackSent counts the socket reports sent to the sender between
+	// NACKs (buffer past half full, or drops).
+	FeedbackSent atomic.Uint64
 	// reported are the PacketsReceived and PacketsOverflow values sent in
 	// the last NACK, for the next one's deltas.
 	reportedReceived, reportedOverflow atomic.Uint64
@@ -171,8 +174,10 @@ type Receiver struct {
 	// commitWake wakes. It is bounded by the objects of the manifests.
 	commitQ    []commitJob
 	commitWake chan struct{}
-	pulls      chan pullJob
-	readyCh    chan struct{}
+	// feedback asks feedbackLoop for a report, with the buffer's fill.
+	feedback chan float64
+	pulls    chan pullJob
+	readyCh  chan struct{}
 }
 
 type commitJob struct {
@@ -214,6 +219,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		channels:   make(map[string]*chanState),
 		byID:       make(map[uint32]*chanState),
 		commitWake: make(chan struct{}, 1),
+		feedback:   make(chan float64, 1),
 		codec:      fec.NewCodec(),
 		pulls:      make(chan pullJob, 1024),
 		readyCh:    make(chan struct{}),
@@ -323,6 +329,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		goRun(func() { r.pullLoop(ctx) })
 	}
 	goRun(func() { r.housekeeping(ctx) })
+	goRun(func() { r.feedbackLoop(ctx) })
 	if r.cfg.ScrubInterval > 0 {
 		goRun(func() { r.scrubLoop(ctx) })
 	}

@@ -52,6 +52,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 			PacketsPaused:          r.stats.PacketsPaused.Load(),
 			ParityUnused:           r.stats.ParityUnused.Load(),
 			ChunksRebuilt:          r.stats.ChunksRebuilt.Load(),
+			FeedbackSent:           r.stats.FeedbackSent.Load(),
 		},
 	}
 	st.Alerts, st.RecentAlerts = r.alerts.log.Snapshot()

@@ -13,6 +13,7 @@ import (
 // receiver told to pull many small objects makes one call per object.
 var LimitedMethods = []string{
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/Nack",
+	"/" + pb.SenderService_ServiceDesc.ServiceName + "/Feedback",
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/GetManifest",
 	"/" + pb.SenderService_ServiceDesc.ServiceName + "/ListChannels",
 }

@@ -635,7 +635,7 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 			if s.rateCtl == nil {
 				return 0
 			}
-			return s.rateCtl.Decreases()
+			return s.rateCtl.Decreases() + s.rateCtl.Caps()
 		}(),
 		Counters: &pb.SenderCounters{
 			PacketsSent:       s.stats.PacketsSent.Load(),

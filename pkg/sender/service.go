@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -76,6 +77,41 @@ var errInvalid = errors.New("invalid request")
 // one bad object changes nothing.
 func (v *Service) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackResponse, error) {
 	resp, err := v.s.Nack(ctx, req)
+	return resp, toStatus(err)
+}
+
+// Feedback folds a receiver's socket report into the rate controller: an
+// overrun cuts the rate like one reported in a NACK, a buffer past half
+// full caps it at what that receiver drains. Only the active sender paces
+// by it; the reply carries the rate afterwards.
+func (s *Sender) Feedback(ctx context.Context, req *pb.FeedbackRequest) (*pb.FeedbackResponse, error) {
+	fill := float64(req.GetQueueFill())
+	if math.IsNaN(fill) || fill < 0 || fill > 4 {
+		return nil, status.Errorf(codes.InvalidArgument, "queue_fill %v: must be between 0 and 1", req.GetQueueFill())
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != pb.SenderState_SENDER_STATE_ACTIVE || s.rateCtl == nil {
+		return &pb.FeedbackResponse{}, nil
+	}
+	rate := float64(req.GetReceiveRate())
+	s.adaptRate(now, req.GetReceived(), req.GetOverflowDrops(), rate)
+	caps := s.rateCtl.Caps()
+	r := s.rateCtl.Fill(now, fill, rate)
+	if s.rateCtl.Caps() != caps {
+		s.txLog.Debug("receiver falling behind: rate capped at what it drains", "receiver", req.GetReceiverId(), "fill", fill, "rate", int64(r))
+	}
+	s.applyRate(r)
+	return &pb.FeedbackResponse{Rate: uint64(r)}, nil
+}
+
+// Feedback folds a receiver's socket report into the pacing.
+func (v *Service) Feedback(ctx context.Context, req *pb.FeedbackRequest) (*pb.FeedbackResponse, error) {
+	resp, err := v.s.Feedback(ctx, req)
 	return resp, toStatus(err)
 }
 

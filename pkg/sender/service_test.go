@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -591,5 +592,42 @@ func BenchmarkNack(b *testing.B) {
 		if err != nil || len(resp.GetObjects()) != 1 {
 			b.Fatalf("Nack = %v, %v", resp, err)
 		}
+	}
+}
+
+// TestFeedbackRPC: a receiver's socket report paces the active sender:
+// a buffer past half full caps the rate at 95% of what it drains, drops
+// cut it; a bad fill is refused and a standing-by sender ignores reports.
+func TestFeedbackRPC(t *testing.T) {
+	s, _ := newTestSender(t, func(c *Config) { c.Rate = 1e9 })
+	c := client(t, s)
+	ctx := testCtx(t)
+	steps := []struct {
+		name string
+		req  *pb.FeedbackRequest
+		want uint64
+		code codes.Code
+	}{
+		{"calm", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 100e6, QueueFill: 0.2}, 1e9, codes.OK},
+		{"filling up", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 400e6, QueueFill: 0.6}, 380e6, codes.OK},
+		{"dropping", &pb.FeedbackRequest{Received: 900, OverflowDrops: 100, ReceiveRate: 200e6, QueueFill: 1}, 180e6, codes.OK},
+		{"fill out of range", &pb.FeedbackRequest{QueueFill: -1}, 0, codes.InvalidArgument},
+		{"fill not a number", &pb.FeedbackRequest{QueueFill: float32(math.NaN())}, 0, codes.InvalidArgument},
+	}
+	for _, st := range steps {
+		resp, err := c.Feedback(ctx, st.req)
+		if status.Code(err) != st.code {
+			t.Fatalf("%s: %v, want %v", st.name, err, st.code)
+		}
+		if err == nil && (resp.GetRate() < st.want-1e3 || resp.GetRate() > st.want+1e3) {
+			t.Errorf("%s: rate %d, want %d", st.name, resp.GetRate(), st.want)
+		}
+	}
+	s.mu.Lock()
+	s.state = pb.SenderState_SENDER_STATE_STANDBY
+	s.mu.Unlock()
+	resp, err := c.Feedback(ctx, &pb.FeedbackRequest{ReceiveRate: 1e6, QueueFill: 0.9})
+	if err != nil || resp.GetRate() != 0 {
+		t.Errorf("standing by: %v, %v; want rate 0", resp, err)
 	}
 }

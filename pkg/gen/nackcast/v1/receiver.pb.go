@@ -1103,6 +1103,9 @@ type ReceiverCounters struct {
 	PacketsUnauthenticated uint64 `protobuf:"varint,24,opt,name=packets_unauthenticated,json=packetsUnauthenticated,proto3" json:"packets_unauthenticated,omitempty"`
 	// Datagrams not filed because the transfer was paused on a full disk.
 	PacketsPaused uint64 `protobuf:"varint,25,opt,name=packets_paused,json=packetsPaused,proto3" json:"packets_paused,omitempty"`
+	// Socket reports sent to the sender between NACKs (buffer past half
+	// full, or datagrams dropped): the sender paces to the slowest receiver.
+	FeedbackSent  uint64 `protobuf:"varint,26,opt,name=feedback_sent,json=feedbackSent,proto3" json:"feedback_sent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1305,6 +1308,13 @@ func (x *ReceiverCounters) GetPacketsPaused() uint64 {
 	return 0
 }
 
+func (x *ReceiverCounters) GetFeedbackSent() uint64 {
+	if x != nil {
+		return x.FeedbackSent
+	}
+	return 0
+}
+
 // EpochStats counts the DATA packets a receiver accepted from one sender
 // epoch (one incarnation of the primary or of the backup).
 type EpochStats struct {
@@ -1461,7 +1471,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.nackcast.v1.ObjectStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"bytes_have\x18\x05 \x01(\x04R\tbytesHave\x12\x18\n" +
-	"\apercent\x18\x06 \x01(\x01R\apercent\"\x92\b\n" +
+	"\apercent\x18\x06 \x01(\x01R\apercent\"\xb7\b\n" +
 	"\x10ReceiverCounters\x12)\n" +
 	"\x10packets_received\x18\x01 \x01(\x04R\x0fpacketsReceived\x12+\n" +
 	"\x11packets_malformed\x18\x02 \x01(\x04R\x10packetsMalformed\x12'\n" +
@@ -1488,7 +1498,8 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\rparity_unused\x18\x16 \x01(\x04R\fparityUnused\x12%\n" +
 	"\x0echunks_rebuilt\x18\x17 \x01(\x04R\rchunksRebuilt\x127\n" +
 	"\x17packets_unauthenticated\x18\x18 \x01(\x04R\x16packetsUnauthenticated\x12%\n" +
-	"\x0epackets_paused\x18\x19 \x01(\x04R\rpacketsPausedJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
+	"\x0epackets_paused\x18\x19 \x01(\x04R\rpacketsPaused\x12#\n" +
+	"\rfeedback_sent\x18\x1a \x01(\x04R\ffeedbackSentJ\x04\b\x11\x10\x12R\x10packets_by_epoch\"\xc8\x01\n" +
 	"\n" +
 	"EpochStats\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x06R\x05epoch\x12\x16\n" +

@@ -396,6 +396,136 @@ func (x *NackRequest) GetReceiveRate() uint64 {
 	return 0
 }
 
+// FeedbackRequest reports a receiver's multicast socket.
+type FeedbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the receiver, for logs only.
+	ReceiverId string `protobuf:"bytes,1,opt,name=receiver_id,json=receiverId,proto3" json:"receiver_id,omitempty"`
+	// Datagrams read since the receiver's previous NACK or feedback.
+	Received uint64 `protobuf:"varint,2,opt,name=received,proto3" json:"received,omitempty"`
+	// Datagrams its kernel dropped for want of socket buffer space since the
+	// previous NACK or feedback.
+	OverflowDrops uint64 `protobuf:"varint,3,opt,name=overflow_drops,json=overflowDrops,proto3" json:"overflow_drops,omitempty"`
+	// Bytes per second read over the receiver's last 100 ms of reading.
+	ReceiveRate uint64 `protobuf:"varint,4,opt,name=receive_rate,json=receiveRate,proto3" json:"receive_rate,omitempty"`
+	// Share of the socket receive buffer in use, from 0 to 1.
+	QueueFill     float32 `protobuf:"fixed32,5,opt,name=queue_fill,json=queueFill,proto3" json:"queue_fill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackRequest) Reset() {
+	*x = FeedbackRequest{}
+	mi := &file_nackcast_v1_sender_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackRequest) ProtoMessage() {}
+
+func (x *FeedbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_sender_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackRequest.ProtoReflect.Descriptor instead.
+func (*FeedbackRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FeedbackRequest) GetReceiverId() string {
+	if x != nil {
+		return x.ReceiverId
+	}
+	return ""
+}
+
+func (x *FeedbackRequest) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *FeedbackRequest) GetOverflowDrops() uint64 {
+	if x != nil {
+		return x.OverflowDrops
+	}
+	return 0
+}
+
+func (x *FeedbackRequest) GetReceiveRate() uint64 {
+	if x != nil {
+		return x.ReceiveRate
+	}
+	return 0
+}
+
+func (x *FeedbackRequest) GetQueueFill() float32 {
+	if x != nil {
+		return x.QueueFill
+	}
+	return 0
+}
+
+// FeedbackResponse acknowledges a feedback report.
+type FeedbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender's multicast rate after the report, in bytes per second; 0
+	// when it is not paced or not active.
+	Rate          uint64 `protobuf:"varint,1,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackResponse) Reset() {
+	*x = FeedbackResponse{}
+	mi := &file_nackcast_v1_sender_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackResponse) ProtoMessage() {}
+
+func (x *FeedbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_sender_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackResponse.ProtoReflect.Descriptor instead.
+func (*FeedbackResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FeedbackResponse) GetRate() uint64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 // ObjectNack names one object a receiver lacks.
 type ObjectNack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -412,7 +542,7 @@ type ObjectNack struct {
 
 func (x *ObjectNack) Reset() {
 	*x = ObjectNack{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[1]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +554,7 @@ func (x *ObjectNack) String() string {
 func (*ObjectNack) ProtoMessage() {}
 
 func (x *ObjectNack) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[1]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +567,7 @@ func (x *ObjectNack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectNack.ProtoReflect.Descriptor instead.
 func (*ObjectNack) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{1}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ObjectNack) GetObjectId() uint64 {
@@ -476,7 +606,7 @@ type ObjectReply struct {
 
 func (x *ObjectReply) Reset() {
 	*x = ObjectReply{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[2]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +618,7 @@ func (x *ObjectReply) String() string {
 func (*ObjectReply) ProtoMessage() {}
 
 func (x *ObjectReply) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[2]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +631,7 @@ func (x *ObjectReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectReply.ProtoReflect.Descriptor instead.
 func (*ObjectReply) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{2}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ObjectReply) GetObjectId() uint64 {
@@ -554,7 +684,7 @@ type NackResponse struct {
 
 func (x *NackResponse) Reset() {
 	*x = NackResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[3]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +696,7 @@ func (x *NackResponse) String() string {
 func (*NackResponse) ProtoMessage() {}
 
 func (x *NackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[3]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +709,7 @@ func (x *NackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NackResponse.ProtoReflect.Descriptor instead.
 func (*NackResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{3}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NackResponse) GetObjects() []*ObjectReply {
@@ -651,7 +781,7 @@ type ReclaimRequest struct {
 
 func (x *ReclaimRequest) Reset() {
 	*x = ReclaimRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[4]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +793,7 @@ func (x *ReclaimRequest) String() string {
 func (*ReclaimRequest) ProtoMessage() {}
 
 func (x *ReclaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[4]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +806,7 @@ func (x *ReclaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReclaimRequest.ProtoReflect.Descriptor instead.
 func (*ReclaimRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{4}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReclaimRequest) GetPrimaryId() string {
@@ -708,7 +838,7 @@ type ReclaimResponse struct {
 
 func (x *ReclaimResponse) Reset() {
 	*x = ReclaimResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[5]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +850,7 @@ func (x *ReclaimResponse) String() string {
 func (*ReclaimResponse) ProtoMessage() {}
 
 func (x *ReclaimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[5]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +863,7 @@ func (x *ReclaimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReclaimResponse.ProtoReflect.Descriptor instead.
 func (*ReclaimResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{5}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReclaimResponse) GetState() SenderState {
@@ -766,7 +896,7 @@ type WatchAlertsRequest struct {
 
 func (x *WatchAlertsRequest) Reset() {
 	*x = WatchAlertsRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[6]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +908,7 @@ func (x *WatchAlertsRequest) String() string {
 func (*WatchAlertsRequest) ProtoMessage() {}
 
 func (x *WatchAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[6]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +921,7 @@ func (x *WatchAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAlertsRequest.ProtoReflect.Descriptor instead.
 func (*WatchAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{6}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{8}
 }
 
 // WatchAlertsResponse carries one alert.
@@ -805,7 +935,7 @@ type WatchAlertsResponse struct {
 
 func (x *WatchAlertsResponse) Reset() {
 	*x = WatchAlertsResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[7]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +947,7 @@ func (x *WatchAlertsResponse) String() string {
 func (*WatchAlertsResponse) ProtoMessage() {}
 
 func (x *WatchAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[7]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +960,7 @@ func (x *WatchAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAlertsResponse.ProtoReflect.Descriptor instead.
 func (*WatchAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{7}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchAlertsResponse) GetAlert() *Alert {
@@ -860,7 +990,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[8]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1002,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[8]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1015,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{8}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PullRequest) GetChannel() string {
@@ -937,7 +1067,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[9]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1079,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[9]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1092,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{9}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PullResponse) GetOffset() uint64 {
@@ -990,7 +1120,7 @@ type GetManifestRequest struct {
 
 func (x *GetManifestRequest) Reset() {
 	*x = GetManifestRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[10]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1132,7 @@ func (x *GetManifestRequest) String() string {
 func (*GetManifestRequest) ProtoMessage() {}
 
 func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[10]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1145,7 @@ func (x *GetManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestRequest.ProtoReflect.Descriptor instead.
 func (*GetManifestRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{10}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetManifestRequest) GetChannel() string {
@@ -1046,7 +1176,7 @@ type GetManifestResponse struct {
 
 func (x *GetManifestResponse) Reset() {
 	*x = GetManifestResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[11]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1188,7 @@ func (x *GetManifestResponse) String() string {
 func (*GetManifestResponse) ProtoMessage() {}
 
 func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[11]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1201,7 @@ func (x *GetManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManifestResponse.ProtoReflect.Descriptor instead.
 func (*GetManifestResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{11}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetManifestResponse) GetManifest() *Manifest {
@@ -1118,7 +1248,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[12]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1260,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[12]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1273,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{12}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{14}
 }
 
 // ListChannelsResponse lists channels with a summary of each.
@@ -1157,7 +1287,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[13]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1299,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[13]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1312,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{13}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*ChannelSummary {
@@ -1211,7 +1341,7 @@ type ChannelSummary struct {
 
 func (x *ChannelSummary) Reset() {
 	*x = ChannelSummary{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1353,7 @@ func (x *ChannelSummary) String() string {
 func (*ChannelSummary) ProtoMessage() {}
 
 func (x *ChannelSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1366,7 @@ func (x *ChannelSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelSummary.ProtoReflect.Descriptor instead.
 func (*ChannelSummary) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{14}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChannelSummary) GetChannel() string {
@@ -1285,7 +1415,7 @@ type SenderServiceGetStatusRequest struct {
 
 func (x *SenderServiceGetStatusRequest) Reset() {
 	*x = SenderServiceGetStatusRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1427,7 @@ func (x *SenderServiceGetStatusRequest) String() string {
 func (*SenderServiceGetStatusRequest) ProtoMessage() {}
 
 func (x *SenderServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1440,7 @@ func (x *SenderServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceGetStatusRequest.ProtoReflect.Descriptor instead.
 func (*SenderServiceGetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{15}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SenderServiceGetStatusRequest) GetIncludeObjects() bool {
@@ -1331,7 +1461,7 @@ type SenderServiceGetStatusResponse struct {
 
 func (x *SenderServiceGetStatusResponse) Reset() {
 	*x = SenderServiceGetStatusResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1473,7 @@ func (x *SenderServiceGetStatusResponse) String() string {
 func (*SenderServiceGetStatusResponse) ProtoMessage() {}
 
 func (x *SenderServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1486,7 @@ func (x *SenderServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceGetStatusResponse.ProtoReflect.Descriptor instead.
 func (*SenderServiceGetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{16}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SenderServiceGetStatusResponse) GetStatus() *SenderStatus {
@@ -1379,7 +1509,7 @@ type SenderServiceWatchStatusRequest struct {
 
 func (x *SenderServiceWatchStatusRequest) Reset() {
 	*x = SenderServiceWatchStatusRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1521,7 @@ func (x *SenderServiceWatchStatusRequest) String() string {
 func (*SenderServiceWatchStatusRequest) ProtoMessage() {}
 
 func (x *SenderServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1534,7 @@ func (x *SenderServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceWatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*SenderServiceWatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{17}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SenderServiceWatchStatusRequest) GetIncludeObjects() bool {
@@ -1432,7 +1562,7 @@ type SenderServiceWatchStatusResponse struct {
 
 func (x *SenderServiceWatchStatusResponse) Reset() {
 	*x = SenderServiceWatchStatusResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1574,7 @@ func (x *SenderServiceWatchStatusResponse) String() string {
 func (*SenderServiceWatchStatusResponse) ProtoMessage() {}
 
 func (x *SenderServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1587,7 @@ func (x *SenderServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceWatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*SenderServiceWatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{18}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SenderServiceWatchStatusResponse) GetStatus() *SenderStatus {
@@ -1507,7 +1637,8 @@ type SenderStatus struct {
 	// The multicast rate now, in bytes per second: the configured rate,
 	// lowered while receivers report overrun; zero when unpaced.
 	Rate float64 `protobuf:"fixed64,18,opt,name=rate,proto3" json:"rate,omitempty"`
-	// Times the rate was lowered because receivers were overrun.
+	// Times the rate was lowered because receivers were overrun or, through
+	// Feedback, their socket buffer was past half full.
 	RateDecreases uint64 `protobuf:"varint,19,opt,name=rate_decreases,json=rateDecreases,proto3" json:"rate_decreases,omitempty"`
 	// For a backup: channels whose manifest has differed from the primary's
 	// for longer than a rescan can explain (each raised an alert): a
@@ -1519,7 +1650,7 @@ type SenderStatus struct {
 
 func (x *SenderStatus) Reset() {
 	*x = SenderStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1662,7 @@ func (x *SenderStatus) String() string {
 func (*SenderStatus) ProtoMessage() {}
 
 func (x *SenderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1675,7 @@ func (x *SenderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderStatus.ProtoReflect.Descriptor instead.
 func (*SenderStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{19}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SenderStatus) GetSenderId() string {
@@ -1708,7 +1839,7 @@ type SenderChannelStatus struct {
 
 func (x *SenderChannelStatus) Reset() {
 	*x = SenderChannelStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1851,7 @@ func (x *SenderChannelStatus) String() string {
 func (*SenderChannelStatus) ProtoMessage() {}
 
 func (x *SenderChannelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1864,7 @@ func (x *SenderChannelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderChannelStatus.ProtoReflect.Descriptor instead.
 func (*SenderChannelStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{20}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SenderChannelStatus) GetChannel() string {
@@ -1797,7 +1928,7 @@ type SenderObjectStatus struct {
 
 func (x *SenderObjectStatus) Reset() {
 	*x = SenderObjectStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1940,7 @@ func (x *SenderObjectStatus) String() string {
 func (*SenderObjectStatus) ProtoMessage() {}
 
 func (x *SenderObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1953,7 @@ func (x *SenderObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderObjectStatus.ProtoReflect.Descriptor instead.
 func (*SenderObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{21}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SenderObjectStatus) GetObjectId() uint64 {
@@ -1893,7 +2024,7 @@ type SenderCounters struct {
 
 func (x *SenderCounters) Reset() {
 	*x = SenderCounters{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2036,7 @@ func (x *SenderCounters) String() string {
 func (*SenderCounters) ProtoMessage() {}
 
 func (x *SenderCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2049,7 @@ func (x *SenderCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCounters.ProtoReflect.Descriptor instead.
 func (*SenderCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{22}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SenderCounters) GetPacketsSent() uint64 {
@@ -2022,7 +2153,7 @@ type PublishObjectRequest struct {
 
 func (x *PublishObjectRequest) Reset() {
 	*x = PublishObjectRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2165,7 @@ func (x *PublishObjectRequest) String() string {
 func (*PublishObjectRequest) ProtoMessage() {}
 
 func (x *PublishObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2178,7 @@ func (x *PublishObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishObjectRequest.ProtoReflect.Descriptor instead.
 func (*PublishObjectRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{23}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PublishObjectRequest) GetPart() isPublishObjectRequest_Part {
@@ -2110,7 +2241,7 @@ type PublishHeader struct {
 
 func (x *PublishHeader) Reset() {
 	*x = PublishHeader{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2253,7 @@ func (x *PublishHeader) String() string {
 func (*PublishHeader) ProtoMessage() {}
 
 func (x *PublishHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2266,7 @@ func (x *PublishHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishHeader.ProtoReflect.Descriptor instead.
 func (*PublishHeader) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{24}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PublishHeader) GetChannel() string {
@@ -2179,7 +2310,7 @@ type PublishObjectResponse struct {
 
 func (x *PublishObjectResponse) Reset() {
 	*x = PublishObjectResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2322,7 @@ func (x *PublishObjectResponse) String() string {
 func (*PublishObjectResponse) ProtoMessage() {}
 
 func (x *PublishObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2335,7 @@ func (x *PublishObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishObjectResponse.ProtoReflect.Descriptor instead.
 func (*PublishObjectResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{25}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PublishObjectResponse) GetObject() *ObjectEntry {
@@ -2234,7 +2365,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2377,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2390,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{26}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteObjectRequest) GetChannel() string {
@@ -2287,7 +2418,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2430,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2443,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{27}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteObjectResponse) GetManifestVersion() uint64 {
@@ -2339,7 +2470,17 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\breceived\x18\b \x01(\x04R\breceived\x12%\n" +
 	"\x0eoverflow_drops\x18\t \x01(\x04R\roverflowDrops\x12!\n" +
 	"\freceive_rate\x18\n" +
-	" \x01(\x04R\vreceiveRate\"v\n" +
+	" \x01(\x04R\vreceiveRate\"\xb7\x01\n" +
+	"\x0fFeedbackRequest\x12\x1f\n" +
+	"\vreceiver_id\x18\x01 \x01(\tR\n" +
+	"receiverId\x12\x1a\n" +
+	"\breceived\x18\x02 \x01(\x04R\breceived\x12%\n" +
+	"\x0eoverflow_drops\x18\x03 \x01(\x04R\roverflowDrops\x12!\n" +
+	"\freceive_rate\x18\x04 \x01(\x04R\vreceiveRate\x12\x1d\n" +
+	"\n" +
+	"queue_fill\x18\x05 \x01(\x02R\tqueueFill\"&\n" +
+	"\x10FeedbackResponse\x12\x12\n" +
+	"\x04rate\x18\x01 \x01(\x04R\x04rate\"v\n" +
 	"\n" +
 	"ObjectNack\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\x06R\bobjectId\x12\x18\n" +
@@ -2500,9 +2641,10 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eJOB_STATE_IDLE\x10\x01\x12\x14\n" +
 	"\x10JOB_STATE_POOLED\x10\x02\x12\x17\n" +
-	"\x13JOB_STATE_IN_FLIGHT\x10\x032\xcf\x06\n" +
+	"\x13JOB_STATE_IN_FLIGHT\x10\x032\x98\a\n" +
 	"\rSenderService\x12;\n" +
-	"\x04Nack\x12\x18.nackcast.v1.NackRequest\x1a\x19.nackcast.v1.NackResponse\x12=\n" +
+	"\x04Nack\x12\x18.nackcast.v1.NackRequest\x1a\x19.nackcast.v1.NackResponse\x12G\n" +
+	"\bFeedback\x12\x1c.nackcast.v1.FeedbackRequest\x1a\x1d.nackcast.v1.FeedbackResponse\x12=\n" +
 	"\x04Pull\x12\x18.nackcast.v1.PullRequest\x1a\x19.nackcast.v1.PullResponse0\x01\x12P\n" +
 	"\vGetManifest\x12\x1f.nackcast.v1.GetManifestRequest\x1a .nackcast.v1.GetManifestResponse\x12S\n" +
 	"\fListChannels\x12 .nackcast.v1.ListChannelsRequest\x1a!.nackcast.v1.ListChannelsResponse\x12d\n" +
@@ -2526,100 +2668,104 @@ func file_nackcast_v1_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_nackcast_v1_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nackcast_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_nackcast_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_nackcast_v1_sender_proto_goTypes = []any{
 	(NackAction)(0),                          // 0: nackcast.v1.NackAction
 	(SenderRole)(0),                          // 1: nackcast.v1.SenderRole
 	(SenderState)(0),                         // 2: nackcast.v1.SenderState
 	(JobState)(0),                            // 3: nackcast.v1.JobState
 	(*NackRequest)(nil),                      // 4: nackcast.v1.NackRequest
-	(*ObjectNack)(nil),                       // 5: nackcast.v1.ObjectNack
-	(*ObjectReply)(nil),                      // 6: nackcast.v1.ObjectReply
-	(*NackResponse)(nil),                     // 7: nackcast.v1.NackResponse
-	(*ReclaimRequest)(nil),                   // 8: nackcast.v1.ReclaimRequest
-	(*ReclaimResponse)(nil),                  // 9: nackcast.v1.ReclaimResponse
-	(*WatchAlertsRequest)(nil),               // 10: nackcast.v1.WatchAlertsRequest
-	(*WatchAlertsResponse)(nil),              // 11: nackcast.v1.WatchAlertsResponse
-	(*PullRequest)(nil),                      // 12: nackcast.v1.PullRequest
-	(*PullResponse)(nil),                     // 13: nackcast.v1.PullResponse
-	(*GetManifestRequest)(nil),               // 14: nackcast.v1.GetManifestRequest
-	(*GetManifestResponse)(nil),              // 15: nackcast.v1.GetManifestResponse
-	(*ListChannelsRequest)(nil),              // 16: nackcast.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),             // 17: nackcast.v1.ListChannelsResponse
-	(*ChannelSummary)(nil),                   // 18: nackcast.v1.ChannelSummary
-	(*SenderServiceGetStatusRequest)(nil),    // 19: nackcast.v1.SenderServiceGetStatusRequest
-	(*SenderServiceGetStatusResponse)(nil),   // 20: nackcast.v1.SenderServiceGetStatusResponse
-	(*SenderServiceWatchStatusRequest)(nil),  // 21: nackcast.v1.SenderServiceWatchStatusRequest
-	(*SenderServiceWatchStatusResponse)(nil), // 22: nackcast.v1.SenderServiceWatchStatusResponse
-	(*SenderStatus)(nil),                     // 23: nackcast.v1.SenderStatus
-	(*SenderChannelStatus)(nil),              // 24: nackcast.v1.SenderChannelStatus
-	(*SenderObjectStatus)(nil),               // 25: nackcast.v1.SenderObjectStatus
-	(*SenderCounters)(nil),                   // 26: nackcast.v1.SenderCounters
-	(*PublishObjectRequest)(nil),             // 27: nackcast.v1.PublishObjectRequest
-	(*PublishHeader)(nil),                    // 28: nackcast.v1.PublishHeader
-	(*PublishObjectResponse)(nil),            // 29: nackcast.v1.PublishObjectResponse
-	(*DeleteObjectRequest)(nil),              // 30: nackcast.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),             // 31: nackcast.v1.DeleteObjectResponse
-	(*durationpb.Duration)(nil),              // 32: google.protobuf.Duration
-	(*ChunkRange)(nil),                       // 33: nackcast.v1.ChunkRange
-	(*Alert)(nil),                            // 34: nackcast.v1.Alert
-	(*Manifest)(nil),                         // 35: nackcast.v1.Manifest
-	(*timestamppb.Timestamp)(nil),            // 36: google.protobuf.Timestamp
-	(*ObjectEntry)(nil),                      // 37: nackcast.v1.ObjectEntry
+	(*FeedbackRequest)(nil),                  // 5: nackcast.v1.FeedbackRequest
+	(*FeedbackResponse)(nil),                 // 6: nackcast.v1.FeedbackResponse
+	(*ObjectNack)(nil),                       // 7: nackcast.v1.ObjectNack
+	(*ObjectReply)(nil),                      // 8: nackcast.v1.ObjectReply
+	(*NackResponse)(nil),                     // 9: nackcast.v1.NackResponse
+	(*ReclaimRequest)(nil),                   // 10: nackcast.v1.ReclaimRequest
+	(*ReclaimResponse)(nil),                  // 11: nackcast.v1.ReclaimResponse
+	(*WatchAlertsRequest)(nil),               // 12: nackcast.v1.WatchAlertsRequest
+	(*WatchAlertsResponse)(nil),              // 13: nackcast.v1.WatchAlertsResponse
+	(*PullRequest)(nil),                      // 14: nackcast.v1.PullRequest
+	(*PullResponse)(nil),                     // 15: nackcast.v1.PullResponse
+	(*GetManifestRequest)(nil),               // 16: nackcast.v1.GetManifestRequest
+	(*GetManifestResponse)(nil),              // 17: nackcast.v1.GetManifestResponse
+	(*ListChannelsRequest)(nil),              // 18: nackcast.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),             // 19: nackcast.v1.ListChannelsResponse
+	(*ChannelSummary)(nil),                   // 20: nackcast.v1.ChannelSummary
+	(*SenderServiceGetStatusRequest)(nil),    // 21: nackcast.v1.SenderServiceGetStatusRequest
+	(*SenderServiceGetStatusResponse)(nil),   // 22: nackcast.v1.SenderServiceGetStatusResponse
+	(*SenderServiceWatchStatusRequest)(nil),  // 23: nackcast.v1.SenderServiceWatchStatusRequest
+	(*SenderServiceWatchStatusResponse)(nil), // 24: nackcast.v1.SenderServiceWatchStatusResponse
+	(*SenderStatus)(nil),                     // 25: nackcast.v1.SenderStatus
+	(*SenderChannelStatus)(nil),              // 26: nackcast.v1.SenderChannelStatus
+	(*SenderObjectStatus)(nil),               // 27: nackcast.v1.SenderObjectStatus
+	(*SenderCounters)(nil),                   // 28: nackcast.v1.SenderCounters
+	(*PublishObjectRequest)(nil),             // 29: nackcast.v1.PublishObjectRequest
+	(*PublishHeader)(nil),                    // 30: nackcast.v1.PublishHeader
+	(*PublishObjectResponse)(nil),            // 31: nackcast.v1.PublishObjectResponse
+	(*DeleteObjectRequest)(nil),              // 32: nackcast.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),             // 33: nackcast.v1.DeleteObjectResponse
+	(*durationpb.Duration)(nil),              // 34: google.protobuf.Duration
+	(*ChunkRange)(nil),                       // 35: nackcast.v1.ChunkRange
+	(*Alert)(nil),                            // 36: nackcast.v1.Alert
+	(*Manifest)(nil),                         // 37: nackcast.v1.Manifest
+	(*timestamppb.Timestamp)(nil),            // 38: google.protobuf.Timestamp
+	(*ObjectEntry)(nil),                      // 39: nackcast.v1.ObjectEntry
 }
 var file_nackcast_v1_sender_proto_depIdxs = []int32{
-	5,  // 0: nackcast.v1.NackRequest.objects:type_name -> nackcast.v1.ObjectNack
-	32, // 1: nackcast.v1.NackRequest.nack_interval:type_name -> google.protobuf.Duration
-	33, // 2: nackcast.v1.ObjectNack.missing:type_name -> nackcast.v1.ChunkRange
+	7,  // 0: nackcast.v1.NackRequest.objects:type_name -> nackcast.v1.ObjectNack
+	34, // 1: nackcast.v1.NackRequest.nack_interval:type_name -> google.protobuf.Duration
+	35, // 2: nackcast.v1.ObjectNack.missing:type_name -> nackcast.v1.ChunkRange
 	0,  // 3: nackcast.v1.ObjectReply.action:type_name -> nackcast.v1.NackAction
-	6,  // 4: nackcast.v1.NackResponse.objects:type_name -> nackcast.v1.ObjectReply
-	32, // 5: nackcast.v1.NackResponse.next_nack_after:type_name -> google.protobuf.Duration
+	8,  // 4: nackcast.v1.NackResponse.objects:type_name -> nackcast.v1.ObjectReply
+	34, // 5: nackcast.v1.NackResponse.next_nack_after:type_name -> google.protobuf.Duration
 	1,  // 6: nackcast.v1.NackResponse.role:type_name -> nackcast.v1.SenderRole
 	2,  // 7: nackcast.v1.NackResponse.state:type_name -> nackcast.v1.SenderState
 	2,  // 8: nackcast.v1.ReclaimResponse.state:type_name -> nackcast.v1.SenderState
-	34, // 9: nackcast.v1.WatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	33, // 10: nackcast.v1.PullRequest.ranges:type_name -> nackcast.v1.ChunkRange
-	35, // 11: nackcast.v1.GetManifestResponse.manifest:type_name -> nackcast.v1.Manifest
+	36, // 9: nackcast.v1.WatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	35, // 10: nackcast.v1.PullRequest.ranges:type_name -> nackcast.v1.ChunkRange
+	37, // 11: nackcast.v1.GetManifestResponse.manifest:type_name -> nackcast.v1.Manifest
 	1,  // 12: nackcast.v1.GetManifestResponse.role:type_name -> nackcast.v1.SenderRole
 	2,  // 13: nackcast.v1.GetManifestResponse.state:type_name -> nackcast.v1.SenderState
-	18, // 14: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
-	23, // 15: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
-	32, // 16: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	23, // 17: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	20, // 14: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
+	25, // 15: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	34, // 16: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	25, // 17: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
 	1,  // 18: nackcast.v1.SenderStatus.role:type_name -> nackcast.v1.SenderRole
 	2,  // 19: nackcast.v1.SenderStatus.state:type_name -> nackcast.v1.SenderState
-	36, // 20: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
-	24, // 21: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
-	32, // 22: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
-	26, // 23: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
-	34, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	36, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
-	25, // 26: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
+	38, // 20: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
+	26, // 21: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
+	34, // 22: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
+	28, // 23: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
+	36, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	38, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
+	27, // 26: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
 	3,  // 27: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
-	28, // 28: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
-	37, // 29: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
+	30, // 28: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
+	39, // 29: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
 	4,  // 30: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
-	12, // 31: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
-	14, // 32: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
-	16, // 33: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
-	19, // 34: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
-	21, // 35: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
-	8,  // 36: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
-	10, // 37: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
-	27, // 38: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
-	30, // 39: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
-	7,  // 40: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
-	13, // 41: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
-	15, // 42: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
-	17, // 43: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
-	20, // 44: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
-	22, // 45: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
-	9,  // 46: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
-	11, // 47: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
-	29, // 48: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
-	31, // 49: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
-	40, // [40:50] is the sub-list for method output_type
-	30, // [30:40] is the sub-list for method input_type
+	5,  // 31: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
+	14, // 32: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
+	16, // 33: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
+	18, // 34: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
+	21, // 35: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
+	23, // 36: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
+	10, // 37: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
+	12, // 38: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
+	29, // 39: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
+	32, // 40: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
+	9,  // 41: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
+	6,  // 42: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
+	15, // 43: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
+	17, // 44: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
+	19, // 45: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
+	22, // 46: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
+	24, // 47: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
+	11, // 48: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
+	13, // 49: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
+	31, // 50: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
+	33, // 51: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -2632,7 +2778,7 @@ func file_nackcast_v1_sender_proto_init() {
 	}
 	file_nackcast_v1_alert_proto_init()
 	file_nackcast_v1_manifest_proto_init()
-	file_nackcast_v1_sender_proto_msgTypes[23].OneofWrappers = []any{
+	file_nackcast_v1_sender_proto_msgTypes[25].OneofWrappers = []any{
 		(*PublishObjectRequest_Header)(nil),
 		(*PublishObjectRequest_Data)(nil),
 	}
@@ -2642,7 +2788,7 @@ func file_nackcast_v1_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_sender_proto_rawDesc), len(file_nackcast_v1_sender_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	SenderService_Nack_FullMethodName          = "/nackcast.v1.SenderService/Nack"
+	SenderService_Feedback_FullMethodName      = "/nackcast.v1.SenderService/Feedback"
 	SenderService_Pull_FullMethodName          = "/nackcast.v1.SenderService/Pull"
 	SenderService_GetManifest_FullMethodName   = "/nackcast.v1.SenderService/GetManifest"
 	SenderService_ListChannels_FullMethodName  = "/nackcast.v1.SenderService/ListChannels"
@@ -44,6 +45,15 @@ type SenderServiceClient interface {
 	// to pull the object over unicast, or that this sender does not hold it
 	// (seed Fig. 4, steps 420-450), and when to send its next NACK (¶45).
 	Nack(ctx context.Context, in *NackRequest, opts ...grpc.CallOption) (*NackResponse, error)
+	// Feedback is a receiver's report on its multicast socket while data
+	// flows: datagrams read and dropped for want of buffer space, how fast
+	// it drains the socket and how full its buffer is. Receivers send it only
+	// when their buffer fills past half or drops datagrams, at most about
+	// twenty times a second, so that the sender paces to the slowest
+	// receiver before it drops rather than after (NACKs carry the same
+	// counts, but only as often as the NACK interval allows). Not metered as
+	// a NACK.
+	Feedback(ctx context.Context, in *FeedbackRequest, opts ...grpc.CallOption) (*FeedbackResponse, error)
 	// Pull streams an object, or ranges of its chunks, over unicast. Receivers
 	// pull only when a NACK reply told them to (UNICAST).
 	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
@@ -88,6 +98,16 @@ func (c *senderServiceClient) Nack(ctx context.Context, in *NackRequest, opts ..
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NackResponse)
 	err := c.cc.Invoke(ctx, SenderService_Nack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *senderServiceClient) Feedback(ctx context.Context, in *FeedbackRequest, opts ...grpc.CallOption) (*FeedbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FeedbackResponse)
+	err := c.cc.Invoke(ctx, SenderService_Feedback_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +247,15 @@ type SenderServiceServer interface {
 	// to pull the object over unicast, or that this sender does not hold it
 	// (seed Fig. 4, steps 420-450), and when to send its next NACK (¶45).
 	Nack(context.Context, *NackRequest) (*NackResponse, error)
+	// Feedback is a receiver's report on its multicast socket while data
+	// flows: datagrams read and dropped for want of buffer space, how fast
+	// it drains the socket and how full its buffer is. Receivers send it only
+	// when their buffer fills past half or drops datagrams, at most about
+	// twenty times a second, so that the sender paces to the slowest
+	// receiver before it drops rather than after (NACKs carry the same
+	// counts, but only as often as the NACK interval allows). Not metered as
+	// a NACK.
+	Feedback(context.Context, *FeedbackRequest) (*FeedbackResponse, error)
 	// Pull streams an object, or ranges of its chunks, over unicast. Receivers
 	// pull only when a NACK reply told them to (UNICAST).
 	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
@@ -269,6 +298,9 @@ type UnimplementedSenderServiceServer struct{}
 
 func (UnimplementedSenderServiceServer) Nack(context.Context, *NackRequest) (*NackResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Nack not implemented")
+}
+func (UnimplementedSenderServiceServer) Feedback(context.Context, *FeedbackRequest) (*FeedbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Feedback not implemented")
 }
 func (UnimplementedSenderServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
 	return status.Error(codes.Unimplemented, "method Pull not implemented")
@@ -332,6 +364,24 @@ func _SenderService_Nack_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(SenderServiceServer).Nack(ctx, req.(*NackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SenderService_Feedback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FeedbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SenderServiceServer).Feedback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SenderService_Feedback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SenderServiceServer).Feedback(ctx, req.(*FeedbackRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -476,6 +526,10 @@ var SenderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Nack",
 			Handler:    _SenderService_Nack_Handler,
+		},
+		{
+			MethodName: "Feedback",
+			Handler:    _SenderService_Feedback_Handler,
 		},
 		{
 			MethodName: "GetManifest",
