@@ -141,8 +141,12 @@ func TestDrainMeter(t *testing.T) {
 			m.Add(now, bytes)
 		}
 	}
-	// 64 KB every ms: 64 MB/s.
-	read(time.Millisecond, 150, 64_000)
+	// 64 KB every ms: 64 MB/s, estimated after Publish already.
+	read(time.Millisecond, 15, 64_000)
+	if got := m.Rate(); got < 60e6 || got > 68e6 {
+		t.Errorf("rate after 15 ms = %d, want about 64 MB/s", got)
+	}
+	read(time.Millisecond, 135, 64_000)
 	if got := m.Rate(); got < 63e6 || got > 65e6 {
 		t.Errorf("rate = %d, want 64 MB/s", got)
 	}
