@@ -95,6 +95,7 @@ type Controller struct {
 	lastUpdate   time.Time
 	decreases    uint64
 	caps         uint64
+	lastCap      time.Time
 }
 
 // New returns a controller starting at the ceiling.
@@ -153,17 +154,26 @@ func (c *Controller) Report(now time.Time, received, drops uint64, readRate floa
 // and will drop if the sender keeps its pace.
 const HighFill = 0.5
 
+// capHold is the least time between two caps by buffer fill: a buffer
+// drains slowly after a cap (at 5% of the rate), and the reports it sends
+// meanwhile must not ratchet the rate down.
+const capHold = 200 * time.Millisecond
+
 // Fill folds in a receiver's socket-buffer fill (0 to 1) and drain rate
 // (bytes per second, 0 if unknown): past HighFill the rate is capped at
 // 95% of the drain rate, so that the buffer empties before anything is
-// dropped. It returns the rate afterwards.
+// dropped; once per capHold. It returns the rate afterwards.
 func (c *Controller) Fill(now time.Time, fill, readRate float64) float64 {
 	if fill < HighFill || readRate <= 0 {
+		return c.rate
+	}
+	if !c.lastCap.IsZero() && now.Sub(c.lastCap) < capHold && !now.Before(c.lastCap) {
 		return c.rate
 	}
 	if r := max(0.95*readRate, c.cfg.Floor); r < c.rate {
 		c.rate = r
 		c.lastUpdate = now // growth counts from the cap
+		c.lastCap = now
 		c.caps++
 	}
 	return c.rate

@@ -192,6 +192,15 @@ func TestFillCapsAtDrainRate(t *testing.T) {
 			}
 		})
 	}
+	// Reports while the buffer drains after a cap do not ratchet it down.
+	c := New(DefaultConfig(1e9), t0)
+	c.Fill(t0, 0.8, 200e6)
+	if got := c.Fill(t0.Add(50*time.Millisecond), 0.7, 150e6); got != 190e6 {
+		t.Errorf("second cap within the hold: rate %v, want 190e6", got)
+	}
+	if got := c.Fill(t0.Add(capHold), 0.7, 150e6); math.Abs(got-142.5e6) > 1 {
+		t.Errorf("cap after the hold: rate %v, want 142.5e6", got)
+	}
 }
 
 func TestFeedbackGate(t *testing.T) {
