@@ -275,13 +275,40 @@ func (s *Sender) Close() error { return s.conn.Close() }
 type Receiver struct {
 	conn    net.PacketConn
 	pc      *ipv4.PacketConn
-	msgs    []ipv4.Message
-	out     [][]byte
+	own     *Batch // Read's
 	rcvbuf  int
 	maxSize int
 	gro     bool
 	counted bool   // the kernel reports socket drops
 	drops   uint32 // the kernel's latest socket drop count
+}
+
+// A Batch holds the datagrams of one read in buffers of its own: they
+// stay valid until the batch is read into again, so that a reader can
+// hand a batch to another goroutine and read on into the next.
+type Batch struct {
+	// Datagrams are the datagrams read (coalesced ones split back), nil
+	// for one longer than the receiver's maxSize.
+	Datagrams [][]byte
+	msgs      []ipv4.Message
+}
+
+// NewBatch allocates a batch for r's reads: one message per datagram
+// read in a call (64), or per coalesced one of up to 64 KiB with GRO (16).
+func (r *Receiver) NewBatch() *Batch {
+	bufSize, count := r.maxSize, MaxBatch
+	if r.gro {
+		bufSize, count = max(groBuffer, r.maxSize), groMessages
+	}
+	b := &Batch{msgs: make([]ipv4.Message, count), Datagrams: make([][]byte, 0, count*MaxSegments)}
+	backing := make([]byte, count*bufSize)
+	for i := range b.msgs {
+		b.msgs[i].Buffers = [][]byte{backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]}
+		if r.gro || r.counted {
+			b.msgs[i].OOB = make([]byte, oobSpace)
+		}
+	}
+	return b
 }
 
 // NewReceiver binds the group address and port (several receivers on one
@@ -306,21 +333,11 @@ func NewReceiver(c Config, maxSize int) (*Receiver, error) {
 	if c.ReadBuffer > 0 {
 		r.rcvbuf = setBuffer(conn, c.ReadBuffer, true)
 	}
-	bufSize, count := maxSize, MaxBatch
 	if !c.NoOffload && enableGRO(conn) {
 		r.gro = true
-		bufSize, count = max(groBuffer, maxSize), groMessages
 	}
 	r.counted = enableDropCount(conn)
-	r.msgs = make([]ipv4.Message, count)
-	r.out = make([][]byte, 0, count*MaxSegments)
-	backing := make([]byte, count*bufSize)
-	for i := range r.msgs {
-		r.msgs[i].Buffers = [][]byte{backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]}
-		if r.gro || r.counted {
-			r.msgs[i].OOB = make([]byte, oobSpace)
-		}
-	}
+	r.own = r.NewBatch()
 	return r, nil
 }
 
@@ -348,16 +365,27 @@ func (r *Receiver) GRO() bool { return r.gro }
 // datagram longer than maxSize comes back as a nil slice, for the caller
 // to count and drop.
 func (r *Receiver) Read() ([][]byte, error) {
-	n, err := r.pc.ReadBatch(r.msgs, 0)
-	if err != nil {
+	if err := r.ReadInto(r.own); err != nil {
 		return nil, err
 	}
-	r.out = r.out[:0]
+	return r.own.Datagrams, nil
+}
+
+// ReadInto blocks until at least one datagram arrives and reads the ones
+// that have into b (made by r.NewBatch), as Read does. b's previous
+// datagrams are overwritten. Only one goroutine may read at a time.
+func (r *Receiver) ReadInto(b *Batch) error {
+	n, err := r.pc.ReadBatch(b.msgs, 0)
+	if err != nil {
+		b.Datagrams = b.Datagrams[:0]
+		return err
+	}
+	out := b.Datagrams[:0]
 	for i := 0; i < n; i++ {
-		m := &r.msgs[i]
-		b := m.Buffers[0][:m.N]
+		m := &b.msgs[i]
+		d := m.Buffers[0][:m.N]
 		if m.Flags&msgTrunc != 0 {
-			r.out = append(r.out, nil) // truncated: unusable
+			out = append(out, nil) // truncated: unusable
 			continue
 		}
 		seg := 0
@@ -372,23 +400,24 @@ func (r *Receiver) Read() ([][]byte, error) {
 				seg = 0
 			}
 		}
-		if seg <= 0 || seg >= len(b) {
-			if len(b) > r.maxSize {
-				b = nil
-			}
-			r.out = append(r.out, b)
-			continue
-		}
-		for len(b) > 0 {
-			d := b[:min(seg, len(b))]
+		if seg <= 0 || seg >= len(d) {
 			if len(d) > r.maxSize {
 				d = nil
 			}
-			r.out = append(r.out, d)
-			b = b[min(seg, len(b)):]
+			out = append(out, d)
+			continue
+		}
+		for len(d) > 0 {
+			one := d[:min(seg, len(d))]
+			if len(one) > r.maxSize {
+				one = nil
+			}
+			out = append(out, one)
+			d = d[min(seg, len(d)):]
 		}
 	}
-	return r.out, nil
+	b.Datagrams = out
+	return nil
 }
 
 // SetDeadline sets the read deadline.

@@ -13,35 +13,67 @@ import (
 	"github.com/nackcast/nackcast/pkg/wire"
 )
 
-// recvLoop reads the multicast socket and files each packet: DATA into its
-// partial object, END as a prompt to NACK, ANNOUNCE as a prompt to refetch
-// the manifest. Every packet that fails to parse or does not belong to a
-// subscribed channel, a known object and its current version is counted
-// and dropped.
+// rxQueue is how many read batches may wait for the writer: the socket
+// reader goes on reading while the writer waits on the disk or the lock
+// (a few megabytes; 16 MiB with GRO's 64 KiB buffers).
+const rxQueue = 16
+
+// rxBatch is one read handed from recvLoop to fileLoop.
+type rxBatch struct {
+	b       *mcast.Batch
+	overrun bool // the kernel dropped datagrams before this read
+}
+
+// recvLoop reads the multicast socket and hands each read to fileLoop,
+// which files it. It never waits on the disk or on the receiver's lock:
+// only on the socket, or on fileLoop when rxQueue reads wait already. It
+// measures the drain rate and the buffers' fill (the socket's, or the
+// queue's when that is fuller) and asks feedbackLoop to report them when
+// the receiver falls behind.
 func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
-	run := chunkRun{bufs: make([][]byte, 0, mcast.MaxBatch)}
+	free := make(chan *mcast.Batch, rxQueue)
+	for range rxQueue {
+		free <- sock.NewBatch()
+	}
+	work := make(chan rxBatch, rxQueue)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.fileLoop(work, free)
+	}()
+	defer func() {
+		close(work)
+		<-done
+	}()
 	var gate ratectl.FeedbackGate
 	var fillAt time.Time
 	for {
-		batch, err := sock.Read()
-		if err != nil {
+		var b *mcast.Batch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return
+		}
+		if err := sock.ReadInto(b); err != nil {
+			free <- b
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			r.dataLog.Error("multicast read failed", "error", err)
 			continue
 		}
+		batch := b.Datagrams
 		r.stats.PacketsReceived.Add(uint64(len(batch)))
 		overrun := false
 		if d, ok := sock.Drops(); ok && uint64(d) != r.stats.PacketsOverflow.Load() {
-			// The kernel dropped datagrams: tell the sender soon (the next
-			// NACK carries the count), so that it slows down.
+			// The kernel dropped datagrams: tell the sender at once, so
+			// that it slows down.
 			r.stats.PacketsOverflow.Store(uint64(d))
 			overrun = true
 		}
 		var read int
-		for _, b := range batch {
-			read += len(b)
+		for _, d := range batch {
+			read += len(d)
 		}
 		r.stats.BytesRead.Add(uint64(read))
 		now := time.Now()
@@ -50,6 +82,7 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 		if now.Sub(fillAt) >= fillEvery || overrun {
 			fillAt = now
 			fill, _ = sock.QueueFill()
+			fill = max(fill, float64(len(work))/rxQueue)
 		}
 		if gate.Due(now, fill, overrun) {
 			select {
@@ -57,40 +90,59 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 			default: // a report is on its way
 			}
 		}
-		if r.diskFull.Load() {
-			r.stats.PacketsPaused.Add(uint64(len(batch)))
+		work <- rxBatch{b: b, overrun: overrun}
+	}
+}
+
+// fileLoop files the reads recvLoop hands it, then gives their batches
+// back: DATA into its partial object, END as a prompt to NACK, ANNOUNCE
+// as a prompt to refetch the manifest. Every packet that fails to parse
+// or does not belong to a subscribed channel, a known object and its
+// current version is counted and dropped.
+func (r *Receiver) fileLoop(work <-chan rxBatch, free chan<- *mcast.Batch) {
+	run := chunkRun{bufs: make([][]byte, 0, mcast.MaxBatch)}
+	for rx := range work {
+		r.file(rx, &run)
+		free <- rx.b
+	}
+}
+
+// file files one read.
+func (r *Receiver) file(rx rxBatch, run *chunkRun) {
+	batch := rx.b.Datagrams
+	if r.diskFull.Load() {
+		r.stats.PacketsPaused.Add(uint64(len(batch)))
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range batch {
+		if r.loss() {
+			r.stats.PacketsInjected.Add(1)
 			continue
 		}
-		r.mu.Lock()
-		for _, b := range batch {
-			if r.loss() {
-				r.stats.PacketsInjected.Add(1)
+		if r.opener != nil {
+			var err error
+			if b, err = r.opener.Open(b); err != nil {
+				r.stats.PacketsUnauthenticated.Add(1)
 				continue
 			}
-			if r.opener != nil {
-				var err error
-				if b, err = r.opener.Open(b); err != nil {
-					r.stats.PacketsUnauthenticated.Add(1)
-					continue
-				}
-			}
-			r.handlePacket(b, &run)
 		}
-		r.flush(&run)
-		if overrun {
-			now := r.now()
-			for _, ch := range r.channels {
-				ch.core.Kick(now)
-				r.poke(ch)
-			}
+		r.handlePacket(b, run)
+	}
+	r.flush(run)
+	if rx.overrun {
+		now := r.now()
+		for _, ch := range r.channels {
+			ch.core.Kick(now)
+			r.poke(ch)
 		}
-		r.mu.Unlock()
 	}
 }
 
 // chunkRun collects consecutive chunks of one object from a batch, to be
-// written with one vectored write. The payloads alias the socket buffers:
-// a run is flushed before the next read.
+// written with one vectored write. The payloads alias the batch's
+// buffers: a run is flushed before the batch is given back.
 type chunkRun struct {
 	ch    *chanState
 	o     *objState
