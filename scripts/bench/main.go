@@ -75,6 +75,8 @@ type options struct {
 	bigReps      int             // repetitions of the one-object run
 	settle       time.Duration   // pause between runs
 	rxGRO        bool            // turn GRO on on the receivers' veths
+	quietBelow   float64         // background load (CPU cores) a run waits to fall below
+	quietWait    time.Duration   // for at most this long
 }
 
 // groups are the names -only accepts.
@@ -93,7 +95,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	o := options{bin: "bin", size: 256_000_000, mixedSize: 256_000_000, files: 200, smallObjects: 20000,
 		rate: 1_000_000_000, rateArg: "1e9", reps: 5, timeout: 3 * time.Minute, results: "results",
-		bigSize: 4 << 30, bigReps: 1, settle: time.Second}
+		bigSize: 4 << 30, bigReps: 1, settle: time.Second, quietBelow: 0.25, quietWait: 10 * time.Second}
 	var ro roleOptions
 	var receivers, losses, only string
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -122,6 +124,8 @@ func run() int {
 	fs.Var(app.NewByteSize(&o.bigSize), "big-size", "size of the one object sent to one receiver to measure the receiver's peak RSS (namespace lab; 0 = skip)")
 	fs.IntVar(&o.bigReps, "big-reps", o.bigReps, "repetitions of the one-object run, after the interleaved ones")
 	fs.DurationVar(&o.settle, "settle", o.settle, "pause between runs, after a sync, so that one run's writeback does not land in the next")
+	fs.Float64Var(&o.quietBelow, "quiet-below", o.quietBelow, "before a run, wait until other work keeps fewer than this many CPU cores busy (over half a second)...")
+	fs.DurationVar(&o.quietWait, "quiet-wait", o.quietWait, "...for at most this long; the load measured is in the runs CSV either way")
 	fs.BoolVar(&o.rxGRO, "rx-gro", false, "turn GRO on on the receivers' veths (ethtool -K eth0 gro on), as real NICs have it; veth's default is off")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the sender and of receiver-1 of every nackcast run into this directory (namespace lab; costs CPU)")
 	fs.StringVar(&ro.role, "role", "", "internal: run as raw-blast, raw-sink, pull or anchor")

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -216,6 +218,10 @@ func names(ps []*cloud.Proc) []string {
 	return out
 }
 
+// errCopy marks a receiver's copy that is missing or differs from the
+// origin: the run fails, whatever the tool.
+var errCopy = errors.New("copy not verified")
+
 // verifyAll compares the SHA-256 of every file of every receiver's copy
 // with the origin's.
 func verifyAll(origin, dir string, receivers []string, channel string) error {
@@ -226,10 +232,10 @@ func verifyAll(origin, dir string, receivers []string, channel string) error {
 	for _, name := range receivers {
 		got, err := cloud.Digests(filepath.Join(dir, name, channel))
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%w: %s: %w", errCopy, name, err)
 		}
 		if err := cloud.Compare(want, got); err != nil {
-			return fmt.Errorf("%s: SHA-256: %w", name, err)
+			return fmt.Errorf("%w: %s: SHA-256: %w", errCopy, name, err)
 		}
 	}
 	return nil
@@ -274,7 +280,10 @@ func (l *lab) uftp(ctx context.Context, c *config, s *sample) error {
 		daemons = append(daemons, d)
 		receivers = append(receivers, name)
 	}
-	if err := l.waitListening(ctx, hosts, 1044); err != nil {
+	// uftpd binds port 1044, then joins uftp's public group 230.4.4.1: a
+	// daemon not yet in the group misses the announcement and uftp
+	// finishes without it.
+	if err := l.waitListening(ctx, hosts, 1044, "230.4.4.1"); err != nil {
 		return err
 	}
 	m, err := l.startMeter(hosts, false)
@@ -297,14 +306,28 @@ func (l *lab) uftp(ctx context.Context, c *config, s *sample) error {
 }
 
 // waitListening waits until a UDP socket is bound to port in every host
-// (/proc/<pid>/net/udp of its anchor).
-func (l *lab) waitListening(ctx context.Context, hosts []*netlab.Host, port int) error {
-	hex := fmt.Sprintf(":%04X ", port)
+// and eth0 there is a member of group (/proc/<pid>/net/udp and igmp of
+// its anchor).
+func (l *lab) waitListening(ctx context.Context, hosts []*netlab.Host, port int, group string) error {
+	bound := fmt.Sprintf(":%04X ", port)
+	a, err := netip.ParseAddr(group)
+	if err != nil {
+		return err
+	}
+	g := a.As4()
+	// /proc/net/igmp prints the group as a host-order (little-endian) hex word.
+	member := fmt.Sprintf("%02X%02X%02X%02X", g[3], g[2], g[1], g[0])
 	for {
 		all := true
 		for _, h := range hosts {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", l.anchors[h].cmd.Process.Pid))
-			if err != nil || !strings.Contains(string(b), hex) {
+			pid := l.anchors[h].cmd.Process.Pid
+			udp, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", pid))
+			if err != nil || !strings.Contains(string(udp), bound) {
+				all = false
+				break
+			}
+			igmp, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/igmp", pid))
+			if err != nil || !strings.Contains(string(igmp), member) {
 				all = false
 				break
 			}
@@ -314,7 +337,7 @@ func (l *lab) waitListening(ctx context.Context, hosts []*netlab.Host, port int)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for UDP port %d to be bound: %w", port, ctx.Err())
+			return fmt.Errorf("waiting for UDP port %d and group %s in every receiver: %w", port, group, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
