@@ -38,12 +38,13 @@ type Config struct {
 	// dropped, at most that deep.
 	Decrease float64
 	Gain     float64
-	// Increase is the growth per second without overrun, as a fraction
-	// of the current rate, compounded (0.25: 25% faster each calm
-	// second). Growth relative to the rate rather than to the ceiling
-	// keeps a ceiling far above what receivers take (a 1 GB/s ceiling,
-	// receivers taking 100 MB/s) from overshooting them by half of their
-	// capacity every second.
+	// Increase is the growth per second of sending without overrun, as
+	// a fraction of the current rate, compounded (1: twice as fast each
+	// calm second). Growth relative to the rate rather than to the
+	// ceiling keeps a ceiling far above what receivers take (a 1 GB/s
+	// ceiling, receivers taking 100 MB/s) from overshooting them by a
+	// multiple of their capacity; receivers' feedback (Fill) stops the
+	// growth when their buffers pass half full, before they drop.
 	Increase float64
 	// Hold is the least time between two decreases, so that the reports
 	// of one overrun episode (from many receivers) count once.
@@ -58,7 +59,7 @@ func DefaultConfig(ceiling float64) Config {
 		Threshold: 0.005,
 		Decrease:  0.5,
 		Gain:      4,
-		Increase:  0.25,
+		Increase:  1,
 		Hold:      500 * time.Millisecond,
 	}
 }
@@ -162,7 +163,9 @@ const capHold = 200 * time.Millisecond
 // Fill folds in a receiver's socket-buffer fill (0 to 1) and drain rate
 // (bytes per second, 0 if unknown): past HighFill the rate is capped at
 // 95% of the drain rate, so that the buffer empties before anything is
-// dropped; once per capHold. It returns the rate afterwards.
+// dropped, but at most halved: a drain rate measured over a stall is not
+// the receiver's pace, and drops still cut the rate hard (Report). Once
+// per capHold. It returns the rate afterwards.
 func (c *Controller) Fill(now time.Time, fill, readRate float64) float64 {
 	if fill < HighFill || readRate <= 0 {
 		return c.rate
@@ -170,7 +173,7 @@ func (c *Controller) Fill(now time.Time, fill, readRate float64) float64 {
 	if !c.lastCap.IsZero() && now.Sub(c.lastCap) < capHold && !now.Before(c.lastCap) {
 		return c.rate
 	}
-	if r := max(0.95*readRate, c.cfg.Floor); r < c.rate {
+	if r := max(0.95*readRate, c.rate/2, c.cfg.Floor); r < c.rate {
 		c.rate = r
 		c.lastUpdate = now // growth counts from the cap
 		c.lastCap = now
@@ -258,3 +261,31 @@ func (g *FeedbackGate) Due(now time.Time, fill float64, dropped bool) bool {
 	g.last = now
 	return true
 }
+
+// BusyMeter measures how fast a stage processes its input while it is
+// busy: bytes over the time spent working on them (at least BusyWindow of
+// it per estimate), not over wall time. A stage that keeps up spends most
+// of its time waiting for input; its busy rate is what it could take.
+// It is not safe for concurrent use except Rate.
+type BusyMeter struct {
+	busy  time.Duration
+	bytes uint64
+	rate  atomic.Uint64
+}
+
+// BusyWindow is the working time one BusyMeter estimate covers.
+const BusyWindow = 20 * time.Millisecond
+
+// Add counts n bytes processed in d of work.
+func (m *BusyMeter) Add(d time.Duration, n int) {
+	m.busy += max(d, 0)
+	m.bytes += uint64(n)
+	if m.busy >= BusyWindow {
+		m.rate.Store(uint64(float64(m.bytes) / m.busy.Seconds()))
+		m.busy, m.bytes = 0, 0
+	}
+}
+
+// Rate returns the bytes per second of the last estimate, 0 before one.
+// Safe for concurrent use.
+func (m *BusyMeter) Rate() uint64 { return m.rate.Load() }

@@ -53,20 +53,20 @@ func TestHoldAndGrowth(t *testing.T) {
 	if c.Decreases() != 2 {
 		t.Errorf("decreases = %d", c.Decreases())
 	}
-	// Sending for 2 s without overrun (the transmitter asks every 100
-	// ms) grows it 25% per second, compounded.
+	// Sending for 1 s without overrun (the transmitter asks every 100
+	// ms) grows it by Increase (doubling), compounded.
 	now := t0.Add(600 * time.Millisecond)
 	c.Rate(now)
-	for range 20 {
+	for range 10 {
 		now = now.Add(100 * time.Millisecond)
 		c.Rate(now)
 	}
-	if got, want := c.Rate(now), 0.25e9*1.25*1.25; math.Abs(got-want) > 1e3 {
-		t.Errorf("after 2 s of calm sending = %v, want %v", got, want)
+	if got, want := c.Rate(now), 0.25e9*(1+cfg.Increase); math.Abs(got-want) > 1e3 {
+		t.Errorf("after 1 s of calm sending = %v, want %v", got, want)
 	}
 	// An hour idle counts as one step at most: the learnt pace is kept.
 	before := c.Rate(now)
-	if got := c.Rate(now.Add(time.Hour)); got > before*math.Pow(1.25, maxGrowStep.Seconds())+1 {
+	if got := c.Rate(now.Add(time.Hour)); got > before*math.Pow(1+cfg.Increase, maxGrowStep.Seconds())+1 {
 		t.Errorf("after an idle hour = %v, was %v: idle time counted as calm", got, before)
 	}
 	// Sending long enough brings it back to the ceiling.
@@ -169,8 +169,8 @@ func TestDrainMeter(t *testing.T) {
 }
 
 // TestFillCapsAtDrainRate: a receiver whose buffer is more than half full
-// caps the rate at 95% of what it drains, before it drops anything; a
-// lower fill, or no drain rate, changes nothing.
+// caps the rate at 95% of what it drains (at most halving it), before it
+// drops anything; a lower fill, or no drain rate, changes nothing.
 func TestFillCapsAtDrainRate(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -178,22 +178,22 @@ func TestFillCapsAtDrainRate(t *testing.T) {
 		want           float64
 	}{
 		{"half full", 0.5, 200e6, 190e6},
-		{"nearly full", 0.95, 100e6, 95e6},
-		{"below half", 0.49, 100e6, 1e9},
-		{"drain rate unknown", 0.9, 0, 1e9},
-		{"drains faster than the rate", 0.9, 2e9, 1e9},
-		{"drains below the floor", 0.9, 1e3, 10e6},
+		{"nearly full, drains a third: halved", 0.95, 100e6, 150e6},
+		{"below half", 0.49, 100e6, 300e6},
+		{"drain rate unknown", 0.9, 0, 300e6},
+		{"drains faster than the rate", 0.9, 2e9, 300e6},
+		{"drains next to nothing: halved", 0.9, 1e3, 150e6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(DefaultConfig(1e9), t0)
+			c := New(DefaultConfig(300e6), t0)
 			if got := c.Fill(t0, tt.fill, tt.readRate); math.Abs(got-tt.want) > 1 {
 				t.Errorf("rate = %v, want %v", got, tt.want)
 			}
 		})
 	}
 	// Reports while the buffer drains after a cap do not ratchet it down.
-	c := New(DefaultConfig(1e9), t0)
+	c := New(DefaultConfig(300e6), t0)
 	c.Fill(t0, 0.8, 200e6)
 	if got := c.Fill(t0.Add(50*time.Millisecond), 0.7, 150e6); got != 190e6 {
 		t.Errorf("second cap within the hold: rate %v, want 190e6", got)
@@ -226,5 +226,22 @@ func TestFeedbackGate(t *testing.T) {
 		if got := g.Due(now, s.fill, s.dropped); got != s.want {
 			t.Errorf("step %d: Due = %v, want %v", i, got, s.want)
 		}
+	}
+}
+
+func TestBusyMeter(t *testing.T) {
+	var m BusyMeter
+	// 1 MB per ms of work, however long the waits between.
+	for range 10 {
+		m.Add(time.Millisecond, 1_000_000)
+	}
+	if m.Rate() != 0 {
+		t.Fatalf("estimate before BusyWindow of work: %d", m.Rate())
+	}
+	for range 10 {
+		m.Add(time.Millisecond, 1_000_000)
+	}
+	if got := m.Rate(); got < 999e6 || got > 1001e6 {
+		t.Errorf("rate = %d, want 1 GB/s", got)
 	}
 }

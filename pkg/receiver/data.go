@@ -78,15 +78,23 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 		r.stats.BytesRead.Add(uint64(read))
 		now := time.Now()
 		r.drain.Add(now, read)
-		fill := 0.0
+		var sockFill, queueFill float64
 		if now.Sub(fillAt) >= fillEvery || overrun {
 			fillAt = now
-			fill, _ = sock.QueueFill()
-			fill = max(fill, float64(len(work))/rxQueue)
+			sockFill, _ = sock.QueueFill()
+			queueFill = float64(len(work)) / rxQueue
 		}
-		if gate.Due(now, fill, overrun) {
+		if fill := max(sockFill, queueFill); gate.Due(now, fill, overrun) {
+			// The stage that falls behind says what the receiver takes:
+			// the reader, saturated while its socket holds a backlog, at
+			// its pace; the filing goroutine at its pace while busy (a
+			// stall of a few milliseconds is not its capacity).
+			rate := r.drain.Rate()
+			if queueFill > sockFill {
+				rate = r.filed.Rate()
+			}
 			select {
-			case r.feedback <- fill:
+			case r.feedback <- socketReport{fill: fill, rate: rate}:
 			default: // a report is on its way
 			}
 		}
@@ -102,19 +110,26 @@ func (r *Receiver) recvLoop(ctx context.Context, sock *mcast.Receiver) {
 func (r *Receiver) fileLoop(work <-chan rxBatch, free chan<- *mcast.Batch) {
 	run := chunkRun{bufs: make([][]byte, 0, mcast.MaxBatch)}
 	for rx := range work {
-		r.file(rx, &run)
+		busy := r.file(rx, &run)
+		n := 0
+		for _, d := range rx.b.Datagrams {
+			n += len(d)
+		}
+		r.filed.Add(busy, n)
 		free <- rx.b
 	}
 }
 
-// file files one read.
-func (r *Receiver) file(rx rxBatch, run *chunkRun) {
+// file files one read and returns the time it worked on it, the wait for
+// the lock left out (another goroutine's work is not this one's pace).
+func (r *Receiver) file(rx rxBatch, run *chunkRun) time.Duration {
 	batch := rx.b.Datagrams
 	if r.diskFull.Load() {
 		r.stats.PacketsPaused.Add(uint64(len(batch)))
-		return
+		return 0
 	}
 	r.mu.Lock()
+	start := time.Now()
 	defer r.mu.Unlock()
 	for _, b := range batch {
 		if r.loss() {
@@ -138,6 +153,7 @@ func (r *Receiver) file(rx rxBatch, run *chunkRun) {
 			r.poke(ch)
 		}
 	}
+	return time.Since(start)
 }
 
 // chunkRun collects consecutive chunks of one object from a batch, to be

@@ -141,6 +141,8 @@ type Receiver struct {
 	// drain measures how fast recvLoop reads the socket (NACKs report
 	// it: the sender paces to the slowest receiver).
 	drain ratectl.DrainMeter
+	// filed measures how fast fileLoop files reads while it works.
+	filed ratectl.BusyMeter
 
 	primary, backup *grpc.ClientConn
 
@@ -174,8 +176,8 @@ type Receiver struct {
 	// commitWake wakes. It is bounded by the objects of the manifests.
 	commitQ    []commitJob
 	commitWake chan struct{}
-	// feedback asks feedbackLoop for a report, with the buffer's fill.
-	feedback chan float64
+	// feedback asks feedbackLoop for a report.
+	feedback chan socketReport
 	pulls    chan pullJob
 	readyCh  chan struct{}
 }
@@ -219,7 +221,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 		channels:   make(map[string]*chanState),
 		byID:       make(map[uint32]*chanState),
 		commitWake: make(chan struct{}, 1),
-		feedback:   make(chan float64, 1),
+		feedback:   make(chan socketReport, 1),
 		codec:      fec.NewCodec(),
 		pulls:      make(chan pullJob, 1024),
 		readyCh:    make(chan struct{}),
