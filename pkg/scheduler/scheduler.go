@@ -52,7 +52,9 @@ type Config struct {
 	// FirstPassDelay holds back the first pass of a new or changed object
 	// so that receivers can fetch the manifest that lists it (the sender
 	// announces a new manifest at once); chunks of an object a receiver
-	// does not know yet are dropped.
+	// does not know yet are dropped. It is the longest wait: the sender
+	// hurries the pass once the fetches of the new manifest stop
+	// (Scheduler.Hurry).
 	FirstPassDelay time.Duration
 	// FEC configures Reed-Solomon parity for first and repair passes.
 	FEC FEC
@@ -198,6 +200,9 @@ type Job struct {
 	// Repair is true for passes after the first.
 	Repair  bool
 	Started time.Time
+	// Listed is when the object (this version) entered the scheduler:
+	// Started - Listed of a first pass is how long it took to begin.
+	Listed time.Time
 	gen     uint64
 	owner   *Scheduler // that started it; Done and Abort of another one's job are ignored
 }
@@ -214,6 +219,7 @@ type object struct {
 	lastPassEnd time.Time
 	lastSeq     uint64    // job sequence number of the last pass
 	eligible    time.Time // when a pooled object may start
+	listed      time.Time // when this version entered the scheduler
 	gen         uint64    // bumped when the record is replaced or removed
 }
 
@@ -277,7 +283,7 @@ func (s *Scheduler) SetObjects(channel uint32, objs []manifest.Object, firstPass
 			added++
 		}
 		s.nextGen++
-		rec := &object{key: k, obj: o, state: Idle, gen: s.nextGen}
+		rec := &object{key: k, obj: o, state: Idle, gen: s.nextGen, listed: now}
 		s.objects[k] = rec
 		if firstPass {
 			rec.whole = true
@@ -291,6 +297,22 @@ func (s *Scheduler) SetObjects(channel uint32, objs []manifest.Object, firstPass
 		}
 	}
 	return added, changed, removed
+}
+
+// Hurry makes the first passes of channel that wait for FirstPassDelay
+// eligible now: the sender saw receivers fetch the new manifest, and the
+// wave of fetches end. It returns how many it moved.
+func (s *Scheduler) Hurry(channel uint32, now time.Time) int {
+	n := 0
+	for _, rec := range s.objects {
+		if rec.key.Channel != channel || rec.state != Pooled || rec.passes > 0 || !rec.eligible.After(now) {
+			continue
+		}
+		rec.eligible = now
+		heap.Push(&s.pool, poolEntry{rec: rec, gen: rec.gen, eligible: now, seq: s.nextSeq()})
+		n++
+	}
+	return n
 }
 
 // RemoveChannel forgets every object of channel.
@@ -433,6 +455,7 @@ func (s *Scheduler) Next(now time.Time) []Job {
 			Pass:    rec.passes + 1,
 			Repair:  rec.passes > 0,
 			Started: now,
+			Listed:  rec.listed,
 			gen:     rec.gen,
 			owner:   s,
 		}

@@ -765,3 +765,37 @@ func TestJobOfReplacedSchedulerIgnored(t *testing.T) {
 		t.Errorf("the old job's pass counted on the new scheduler: %d passes", st.Passes)
 	}
 }
+
+// TestHurry: a first pass held back by FirstPassDelay starts at once when
+// the sender hurries its channel; a repair pass keeps its period, and
+// other channels keep their delay.
+func TestHurry(t *testing.T) {
+	cfg := testConfig()
+	cfg.FirstPassDelay = 500 * time.Millisecond
+	s := New(cfg, t0)
+	a, b := mkObj(t, "a", 5000, "a"), mkObj(t, "b", 5000, "b")
+	s.SetObjects(ch, []manifest.Object{a}, true, t0)
+	s.SetObjects(ch+1, []manifest.Object{b}, true, t0)
+	now := t0.Add(10 * time.Millisecond)
+	if jobs := s.Next(now); len(jobs) != 0 {
+		t.Fatalf("first pass before the delay: %v", jobs)
+	}
+	if n := s.Hurry(ch, now); n != 1 {
+		t.Fatalf("Hurry moved %d passes, want 1", n)
+	}
+	jobs := s.Next(now)
+	if len(jobs) != 1 || jobs[0].Object.ID != a.ID || jobs[0].Pass != 1 {
+		t.Fatalf("after Hurry: %+v, want a's first pass", jobs)
+	}
+	if got := jobs[0].Started.Sub(jobs[0].Listed); got != 10*time.Millisecond {
+		t.Errorf("first pass began %v after the object was listed, want 10ms", got)
+	}
+	s.Done(jobs[0], now, 1)
+	s.Nack(now, ch, NackInfo{}, []Request{{Object: a.ID, Version: a.Version}}, nil)
+	if n := s.Hurry(ch, now); n != 0 {
+		t.Errorf("Hurry moved %d passes after the first, want none", n)
+	}
+	if jobs := s.Next(now); len(jobs) != 0 {
+		t.Errorf("repair pass hurried or b's first pass early: %+v", jobs)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nackcast/nackcast/pkg/alerts"
@@ -140,10 +141,18 @@ type Sender struct {
 	// from the primary's (under mu).
 	divergence failover.Divergence
 
-	wake     chan struct{} // transmitter: new work
-	rescan   chan struct{} // scanner: rescan now
-	announce chan struct{} // transmitter: announce now
-	readyCh  chan struct{}
+	wake chan struct{} // transmitter: new work
+
+	// fetchAt is when each channel's manifest was last fetched, and
+	// hurry the timer that starts its pending first passes once the
+	// fetches stop (fetchQuiet); firstPassWait is the latest first
+	// pass's wait, in nanoseconds.
+	fetchAt       map[uint32]time.Time
+	hurry         map[uint32]*time.Timer
+	firstPassWait atomic.Int64
+	rescan        chan struct{} // scanner: rescan now
+	announce      chan struct{} // transmitter: announce now
+	readyCh       chan struct{}
 }
 
 // Option changes how a Sender is built; for tests.
@@ -175,6 +184,8 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		emptyAlerted: make(map[string]time.Time),
 		state:        pb.SenderState_SENDER_STATE_STARTING,
 		wake:         make(chan struct{}, 1),
+		fetchAt:      make(map[uint32]time.Time),
+		hurry:        make(map[uint32]*time.Timer),
 		rescan:       make(chan struct{}, 1),
 		announce:     make(chan struct{}, 1),
 		readyCh:      make(chan struct{}),
@@ -357,6 +368,43 @@ func (s *Sender) Rescan() {
 	select {
 	case s.rescan <- struct{}{}:
 	default:
+	}
+}
+
+// fetchQuiet is how long after the last manifest fetch of a channel the
+// wave of fetches an ANNOUNCE sets off counts as over: the first passes
+// of the channel's new objects start then (receivers hold the manifest),
+// rather than after the whole FirstPassDelay.
+const fetchQuiet = 20 * time.Millisecond
+
+// noteFetch records a fetch of ch's manifest and arms the timer that
+// hurries ch's pending first passes once the fetches stop.
+func (s *Sender) noteFetch(id uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fetchAt[id] = time.Now()
+	if s.hurry[id] == nil {
+		s.hurry[id] = time.AfterFunc(fetchQuiet, func() { s.hurryFirstPasses(id) })
+	}
+}
+
+// hurryFirstPasses starts ch's pending first passes when no fetch came
+// for fetchQuiet, else waits for the rest of it.
+func (s *Sender) hurryFirstPasses(id uint32) {
+	s.mu.Lock()
+	if since := time.Since(s.fetchAt[id]); since < fetchQuiet {
+		s.hurry[id].Reset(fetchQuiet - since)
+		s.mu.Unlock()
+		return
+	}
+	delete(s.hurry, id)
+	n := 0
+	if s.state == pb.SenderState_SENDER_STATE_ACTIVE {
+		n = s.sched.Hurry(id, s.now())
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		s.poke(s.wake)
 	}
 }
 
@@ -631,6 +679,12 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 		JobsPooled:   uint32(pooled),
 		Takeovers:    s.takeovers,
 		Rate:         s.currentRate(now),
+		LastFirstPassWait: func() *durationpb.Duration {
+			if d := s.firstPassWait.Load(); d > 0 {
+				return durationpb.New(time.Duration(d))
+			}
+			return nil
+		}(),
 		RateDecreases: func() uint64 {
 			if s.rateCtl == nil {
 				return 0

@@ -335,6 +335,7 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	}
 	resp := &pb.GetManifestResponse{Manifest: ch.proto}
 	v.s.identify(resp)
+	v.s.noteFetch(ch.id)
 	return resp, nil
 }
 

@@ -247,6 +247,9 @@ func (t *transmitter) startJobs(now time.Time) bool {
 			t.abort(sched, j)
 			continue
 		}
+		if j.Pass == 1 && !j.Listed.IsZero() {
+			t.s.firstPassWait.Store(int64(max(j.Started.Sub(j.Listed), 1)))
+		}
 		r := &jobRunner{job: j, sched: sched, ch: ch, f: f}
 		if len(j.Ranges) > 0 {
 			r.next = j.Ranges[0].First

@@ -1644,8 +1644,12 @@ type SenderStatus struct {
 	// for longer than a rescan can explain (each raised an alert): a
 	// take-over would distribute the backup's content instead.
 	DivergedChannels []string `protobuf:"bytes,20,rep,name=diverged_channels,json=divergedChannels,proto3" json:"diverged_channels,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How long the latest first pass waited between its object entering the
+	// manifest (a publication, an origin change) and its first packet: the
+	// fetch wave after the ANNOUNCE ending, at most -first-pass-delay.
+	LastFirstPassWait *durationpb.Duration `protobuf:"bytes,21,opt,name=last_first_pass_wait,json=lastFirstPassWait,proto3" json:"last_first_pass_wait,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SenderStatus) Reset() {
@@ -1814,6 +1818,13 @@ func (x *SenderStatus) GetRateDecreases() uint64 {
 func (x *SenderStatus) GetDivergedChannels() []string {
 	if x != nil {
 		return x.DivergedChannels
+	}
+	return nil
+}
+
+func (x *SenderStatus) GetLastFirstPassWait() *durationpb.Duration {
+	if x != nil {
+		return x.LastFirstPassWait
 	}
 	return nil
 }
@@ -2547,7 +2558,7 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x0finclude_objects\x18\x01 \x01(\bR\x0eincludeObjects\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
 	" SenderServiceWatchStatusResponse\x121\n" +
-	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xd6\x06\n" +
+	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xa2\a\n" +
 	"\fSenderStatus\x12\x1b\n" +
 	"\tsender_id\x18\x01 \x01(\tR\bsenderId\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.nackcast.v1.SenderRoleR\x04role\x12.\n" +
@@ -2571,7 +2582,8 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x12primary_checked_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x10primaryCheckedAt\x12\x12\n" +
 	"\x04rate\x18\x12 \x01(\x01R\x04rate\x12%\n" +
 	"\x0erate_decreases\x18\x13 \x01(\x04R\rrateDecreases\x12+\n" +
-	"\x11diverged_channels\x18\x14 \x03(\tR\x10divergedChannels\"\xf8\x01\n" +
+	"\x11diverged_channels\x18\x14 \x03(\tR\x10divergedChannels\x12J\n" +
+	"\x14last_first_pass_wait\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x11lastFirstPassWait\"\xf8\x01\n" +
 	"\x13SenderChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
@@ -2738,37 +2750,38 @@ var file_nackcast_v1_sender_proto_depIdxs = []int32{
 	28, // 23: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
 	36, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
 	38, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
-	27, // 26: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
-	3,  // 27: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
-	30, // 28: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
-	39, // 29: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
-	4,  // 30: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
-	5,  // 31: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
-	14, // 32: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
-	16, // 33: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
-	18, // 34: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
-	21, // 35: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
-	23, // 36: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
-	10, // 37: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
-	12, // 38: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
-	29, // 39: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
-	32, // 40: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
-	9,  // 41: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
-	6,  // 42: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
-	15, // 43: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
-	17, // 44: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
-	19, // 45: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
-	22, // 46: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
-	24, // 47: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
-	11, // 48: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
-	13, // 49: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
-	31, // 50: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
-	33, // 51: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
-	41, // [41:52] is the sub-list for method output_type
-	30, // [30:41] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	34, // 26: nackcast.v1.SenderStatus.last_first_pass_wait:type_name -> google.protobuf.Duration
+	27, // 27: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
+	3,  // 28: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
+	30, // 29: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
+	39, // 30: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
+	4,  // 31: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
+	5,  // 32: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
+	14, // 33: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
+	16, // 34: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
+	18, // 35: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
+	21, // 36: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
+	23, // 37: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
+	10, // 38: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
+	12, // 39: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
+	29, // 40: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
+	32, // 41: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
+	9,  // 42: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
+	6,  // 43: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
+	15, // 44: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
+	17, // 45: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
+	19, // 46: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
+	22, // 47: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
+	24, // 48: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
+	11, // 49: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
+	13, // 50: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
+	31, // 51: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
+	33, // 52: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
+	42, // [42:53] is the sub-list for method output_type
+	31, // [31:42] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_sender_proto_init() }

@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nackcast/nackcast/pkg/client"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/scheduler"
+)
+
+// defaultFirstPassDelay is the sender's -first-pass-delay by default.
+var defaultFirstPassDelay = scheduler.DefaultConfig().FirstPassDelay
+
+// TestPublishStartsOnceReceiversHoldManifest: an object published into a
+// running cloud gets its first pass as soon as the receivers have fetched
+// the new manifest (the wave of fetches after the ANNOUNCE ended), not
+// after the whole -first-pass-delay (500 ms by default), and no packet of
+// it reaches a receiver before its manifest does.
+func TestPublishStartsOnceReceiversHoldManifest(t *testing.T) {
+	dir := t.TempDir()
+	origin := filepath.Join(dir, "origin")
+	writeFiles(t, filepath.Join(origin, "c"), "a.bin", "b.bin")
+	run, ctx := authorityCloud(t, origin, "", 3)
+	before, err := run.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(dir, "new.bin")
+	if err := os.WriteFile(local, make([]byte, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PublishFile(ctx, pb.NewSenderServiceClient(run.Sender.Conn()), "c", "new.bin", local); err != nil {
+		t.Fatal(err)
+	}
+	after := waitObjects(t, ctx, run, 3, "every receiver holds the published object")
+	st, err := run.Sender.SenderStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := st.GetLastFirstPassWait().AsDuration()
+	t.Logf("first pass of the published object began %v after it entered the manifest", wait)
+	if wait <= 0 || wait >= defaultFirstPassDelay {
+		t.Errorf("first pass waited %v, want less than the %v -first-pass-delay", wait, defaultFirstPassDelay)
+	}
+	for i, a := range after {
+		if d := a.GetCounters().GetPacketsForeign() - before[i].GetCounters().GetPacketsForeign(); d != 0 {
+			t.Errorf("%s: %d packets arrived before the manifest that names their object", a.GetReceiverId(), d)
+		}
+	}
+}
