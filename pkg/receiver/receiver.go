@@ -616,10 +616,8 @@ func (r *Receiver) commitBatch(jobs []commitJob) {
 	}
 	errs := r.store.CommitBatch(ps)
 	ids := make([]manifest.FileIdentity, len(jobs))
-	for i, j := range jobs {
-		if errs[i] == nil {
-			ids[i], errs[i] = r.store.StatFinal(j.ch.name, j.o.obj.Path)
-		}
+	for i, p := range ps {
+		ids[i] = p.Final()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

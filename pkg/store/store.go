@@ -171,7 +171,12 @@ type Partial struct {
 	// reads the file from there.
 	sum    hash.Hash
 	hashed uint64
+	// final is the identity of the committed file, set by CommitBatch.
+	final manifest.FileIdentity
 }
+
+// Final returns the identity of the file a successful commit installed.
+func (p *Partial) Final() manifest.FileIdentity { return p.final }
 
 // OpenPartial opens the partial copy of obj, resuming from its persisted
 // bitmap when one exists and matches the object; otherwise it starts empty.
@@ -493,12 +498,20 @@ func (s *Store) CommitBatch(ps []*Partial) []error {
 		hadBitmap[i] = p.hasBitmap
 		p.mu.Unlock()
 		p.ckMu.Unlock()
-		if cerr := p.f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close %s: %w", p.obj.Path, cerr)
-		}
 		if err == nil {
 			crashPoint("rename")
 			err = s.rename(p.base+".part", FinalPath(p.channel, p.obj.Path))
+		}
+		if err == nil {
+			// The identity of the file under its final name (the rename
+			// changed its ctime), from the descriptor: no path lookup.
+			var fi fs.FileInfo
+			if fi, err = p.f.Stat(); err == nil {
+				p.final = manifest.IdentityOf(fi)
+			}
+		}
+		if cerr := p.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", p.obj.Path, cerr)
 		}
 		if err != nil {
 			errs[i], ok[i] = err, false

@@ -92,6 +92,9 @@ func TestReceiveCommit(t *testing.T) {
 		if s.HasPartial("ch", o) {
 			t.Errorf("size %d: partial left behind", size)
 		}
+		if id, err := s.StatFinal("ch", "sub/dir/file.bin"); err != nil || !id.Equal(p.Final()) {
+			t.Errorf("size %d: commit's identity %+v, the final file's %+v (%v)", size, p.Final(), id, err)
+		}
 		ok, _, err := s.VerifyFinal("ch", o)
 		if err != nil || !ok {
 			t.Errorf("size %d: VerifyFinal = %v, %v", size, ok, err)
