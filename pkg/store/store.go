@@ -216,9 +216,14 @@ func (s *Store) OpenPartial(channel string, obj manifest.Object) (*Partial, erro
 			}
 		}
 	}
-	if err := f.Truncate(int64(obj.Size)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("size partial %s: %w", obj.Path, err)
+	// A new file grows to the object's size as its chunks are written
+	// (every chunk is, before a commit): sizing it costs a system call
+	// per object, which counts with many small ones.
+	if !fresh {
+		if err := f.Truncate(int64(obj.Size)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("size partial %s: %w", obj.Path, err)
+		}
 	}
 	return p, nil
 }
