@@ -299,20 +299,32 @@ func (s *Scheduler) SetObjects(channel uint32, objs []manifest.Object, firstPass
 	return added, changed, removed
 }
 
+// MaxHurry is the most first passes Hurry starts early: a publication or
+// a small origin change. A bulk change (a channel loaded at start-up)
+// keeps the whole FirstPassDelay, since receivers take longer to install
+// a manifest with many new objects than to fetch it.
+const MaxHurry = 64
+
 // Hurry makes the first passes of channel that wait for FirstPassDelay
-// eligible now: the sender saw receivers fetch the new manifest, and the
-// wave of fetches end. It returns how many it moved.
+// eligible now, when there are at most MaxHurry of them: the sender saw
+// receivers fetch the new manifest, and the wave of fetches end. It
+// returns how many it moved.
 func (s *Scheduler) Hurry(channel uint32, now time.Time) int {
-	n := 0
+	var pending []*object
 	for _, rec := range s.objects {
 		if rec.key.Channel != channel || rec.state != Pooled || rec.passes > 0 || !rec.eligible.After(now) {
 			continue
 		}
+		if len(pending) == MaxHurry {
+			return 0
+		}
+		pending = append(pending, rec)
+	}
+	for _, rec := range pending {
 		rec.eligible = now
 		heap.Push(&s.pool, poolEntry{rec: rec, gen: rec.gen, eligible: now, seq: s.nextSeq()})
-		n++
 	}
-	return n
+	return len(pending)
 }
 
 // RemoveChannel forgets every object of channel.

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -797,5 +798,14 @@ func TestHurry(t *testing.T) {
 	}
 	if jobs := s.Next(now); len(jobs) != 0 {
 		t.Errorf("repair pass hurried or b's first pass early: %+v", jobs)
+	}
+	// A bulk change keeps the whole delay.
+	var bulk []manifest.Object
+	for i := range MaxHurry + 1 {
+		bulk = append(bulk, mkObj(t, fmt.Sprintf("o%d", i), 100, fmt.Sprint(i)))
+	}
+	s.SetObjects(ch+2, bulk, true, now)
+	if n := s.Hurry(ch+2, now.Add(time.Millisecond)); n != 0 {
+		t.Errorf("Hurry moved %d of %d first passes, want none", n, len(bulk))
 	}
 }
