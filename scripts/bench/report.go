@@ -52,8 +52,8 @@ type sample struct {
 	RecvOverflow            int64 // socket overflows the receivers counted themselves
 	PeakRSS                 int64 // largest receiver VmHWM, bytes
 	NACKs, Repairs, Unicast int64
-	RateCuts                int   // "lowering the rate" lines in the sender's log
-	MinRate                 int64 // lowest rate those lines name
+	RateCuts                int   // the sender's nackcast_sender_rate_decreases_total at the end
+	MinRate                 int64 // lowest nackcast_sender_rate_bytes, sampled every 100 ms
 }
 
 func (s *sample) ok() bool { return s.Status == "ok" }
@@ -76,10 +76,8 @@ func (s *sample) line() string {
 	}
 	b += fmt.Sprintf("  bg %.2f cores", s.Background)
 	if s.Tool == "nackcast" {
-		b += fmt.Sprintf("  [NACKs %d, repair passes %d, unicast %.1f MB, rate cuts %d", s.NACKs, s.Repairs, float64(s.Unicast)/1e6, s.RateCuts)
-		if s.RateCuts > 0 {
-			b += fmt.Sprintf(" down to %.0f MB/s", float64(s.MinRate)/1e6)
-		}
+		b += fmt.Sprintf("  [NACKs %d, repair passes %d, unicast %.1f MB, rate cuts %d, lowest rate %.0f MB/s",
+			s.NACKs, s.Repairs, float64(s.Unicast)/1e6, s.RateCuts, float64(s.MinRate)/1e6)
 		b += fmt.Sprintf(", peak RSS %.0f MiB]", float64(s.PeakRSS)/(1<<20))
 	}
 	return b
@@ -432,8 +430,8 @@ func overrunReport(sums []*summary, verdict func(bool) string) {
 					what += fmt.Sprintf(" (uftp's median %.2f s)", sm.vsUFTP.xfer.med)
 				}
 			}
-			lines = append(lines, fmt.Sprintf("       %s rep %d: sock %d, inq %d drops (receivers counted %d overflows), repair passes %d, rate cuts %d; %s",
-				sm.c.key, s.Rep, s.SockDrops, s.InqDrops, s.RecvOverflow, s.Repairs, s.RateCuts, what))
+			lines = append(lines, fmt.Sprintf("       %s rep %d: sock %d, inq %d drops (receivers counted %d overflows), repair passes %d, rate cuts %d, lowest rate %.0f MB/s; %s",
+				sm.c.key, s.Rep, s.SockDrops, s.InqDrops, s.RecvOverflow, s.Repairs, s.RateCuts, float64(s.MinRate)/1e6, what))
 		}
 	}
 	fmt.Printf("     overruns in nackcast runs: %d runs with socket-buffer or input-queue drops: %d hurt, %d not hurt, %d cannot be told (goal: no overrun-induced stall): %s\n",

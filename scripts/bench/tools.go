@@ -100,7 +100,71 @@ func waitOutput(p *proc, line string, d time.Duration) bool {
 	return false
 }
 
-var rateCut = regexp.MustCompile(`lowering the rate.*\brate=(\d+)`)
+// rateWatch samples a nackcast sender's pacing rate from its metrics
+// every 100 ms: the lowest rate of a run says how far the sender slowed
+// down for its receivers, however it was told to (overrun cuts, drain
+// rate caps).
+type rateWatch struct {
+	stopc chan struct{}
+	done  chan struct{}
+	min   int64
+	cuts  int64
+}
+
+var rateMetric = regexp.MustCompile(`(?m)^(nackcast_sender_rate_bytes|nackcast_sender_rate_decreases_total) ([0-9.e+]+)$`)
+
+func watchRate(addr string) *rateWatch {
+	w := &rateWatch{stopc: make(chan struct{}), done: make(chan struct{}), min: -1}
+	hc := &http.Client{Timeout: time.Second}
+	scrape := func() {
+		resp, err := hc.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return
+		}
+		for _, m := range rateMetric.FindAllStringSubmatch(string(b), -1) {
+			v, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				continue
+			}
+			switch m[1] {
+			case "nackcast_sender_rate_bytes":
+				if v > 0 && (w.min < 0 || int64(v) < w.min) {
+					w.min = int64(v)
+				}
+			default:
+				w.cuts = int64(v)
+			}
+		}
+	}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.stopc:
+				scrape()
+				return
+			case <-t.C:
+				scrape()
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the sampling and returns the lowest rate seen (0 if none)
+// and the sender's count of rate decreases.
+func (w *rateWatch) stop() (minRate int64, cuts int) {
+	close(w.stopc)
+	<-w.done
+	return max(w.min, 0), int(w.cuts)
+}
 
 // nackcast distributes a channel to n receivers, all with their default
 // settings but the sender's -rate.
@@ -159,6 +223,7 @@ func (l *lab) nackcast(ctx context.Context, c *config, s *sample) error {
 		stopR := l.profileRun(procs[0], tag+"-receiver-1")
 		defer stopR()
 	}
+	rates := watchRate(snd.Metrics)
 	complete := make([]bool, len(procs))
 	var end time.Time
 	t := time.NewTicker(10 * time.Millisecond)
@@ -198,15 +263,7 @@ func (l *lab) nackcast(ctx context.Context, c *config, s *sample) error {
 		k := st.GetCounters()
 		s.NACKs, s.Repairs, s.Unicast = int64(k.GetNacks()), int64(k.GetRepairPasses()), int64(k.GetPullBytes())
 	}
-	if b, err := os.ReadFile(snd.Log); err == nil {
-		for _, m := range rateCut.FindAllStringSubmatch(string(b), -1) {
-			r, _ := strconv.ParseInt(m[1], 10, 64)
-			if s.RateCuts == 0 || r < s.MinRate {
-				s.MinRate = r
-			}
-			s.RateCuts++
-		}
-	}
+	s.MinRate, s.RateCuts = rates.stop()
 	return verifyAll(filepath.Join(l.origin, c.channel), dir, names(procs), c.channel)
 }
 
