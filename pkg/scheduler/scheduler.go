@@ -203,8 +203,8 @@ type Job struct {
 	// Listed is when the object (this version) entered the scheduler:
 	// Started - Listed of a first pass is how long it took to begin.
 	Listed time.Time
-	gen     uint64
-	owner   *Scheduler // that started it; Done and Abort of another one's job are ignored
+	gen    uint64
+	owner  *Scheduler // that started it; Done and Abort of another one's job are ignored
 }
 
 type object struct {

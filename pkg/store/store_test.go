@@ -430,6 +430,9 @@ func TestCommitBatch(t *testing.T) {
 	}
 }
 
+// writer writes consecutive chunks from first into a partial under test.
+type writer func(first uint32, bufs ...[]byte)
+
 // TestRunningDigest: the SHA-256 a commit checks is the running sum of
 // the bytes written in order, continued from the file where the order
 // broke; it is always the digest of what is on disk. A chunk written out
@@ -448,40 +451,40 @@ func TestRunningDigest(t *testing.T) {
 		name string
 		// write feeds the partial; hashed is how far the running sum
 		// got before the commit.
-		write    func(p *Partial, o manifest.Object)
+		write    func(w writer, o manifest.Object)
 		hashed   uint64
 		wantFail bool
 	}{
-		{"in order", func(p *Partial, o manifest.Object) {
+		{"in order", func(w writer, o manifest.Object) {
 			for i := range o.Chunks {
-				p.WriteChunk(i, chunk(data, i, o))
+				w(i, chunk(data, i, o))
 			}
 		}, uint64(len(data)), false},
-		{"in order, batched", func(p *Partial, o manifest.Object) {
+		{"in order, batched", func(w writer, o manifest.Object) {
 			var bufs [][]byte
 			for i := range o.Chunks {
 				bufs = append(bufs, chunk(data, i, o))
 			}
-			p.WriteChunks(0, bufs[:4])
-			p.WriteChunks(4, bufs[4:])
+			w(0, bufs[:4]...)
+			w(4, bufs[4:]...)
 		}, uint64(len(data)), false},
-		{"a gap filled later", func(p *Partial, o manifest.Object) {
+		{"a gap filled later", func(w writer, o manifest.Object) {
 			for i := range o.Chunks {
 				if i != 2 {
-					p.WriteChunk(i, chunk(data, i, o))
+					w(i, chunk(data, i, o))
 				}
 			}
-			p.WriteChunk(2, chunk(data, 2, o))
+			w(2, chunk(data, 2, o))
 		}, 3 * chunkSize, false},
-		{"a wrong chunk first, the right bytes later in order", func(p *Partial, o manifest.Object) {
-			p.WriteChunk(3, chunk(bad, 3, o))
+		{"a wrong chunk first, the right bytes later in order", func(w writer, o manifest.Object) {
+			w(3, chunk(bad, 3, o))
 			for i := range o.Chunks {
-				p.WriteChunk(i, chunk(data, i, o))
+				w(i, chunk(data, i, o))
 			}
 		}, 3 * chunkSize, true},
-		{"a wrong chunk in order", func(p *Partial, o manifest.Object) {
+		{"a wrong chunk in order", func(w writer, o manifest.Object) {
 			for i := range o.Chunks {
-				p.WriteChunk(i, chunk(bad, i, o))
+				w(i, chunk(bad, i, o))
 			}
 		}, uint64(len(data)), true},
 	}
@@ -494,7 +497,12 @@ func TestRunningDigest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.write(p, o)
+			tt.write(func(first uint32, bufs ...[]byte) {
+				t.Helper()
+				if _, err := p.WriteChunks(first, bufs); err != nil {
+					t.Fatal(err)
+				}
+			}, o)
 			if p.hashed != tt.hashed {
 				t.Errorf("running sum covers %d bytes, want %d", p.hashed, tt.hashed)
 			}
@@ -548,12 +556,17 @@ func BenchmarkCommit(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				write := func(first int, bufs [][]byte) {
+					if _, err := p.WriteChunks(uint32(first), bufs); err != nil {
+						b.Fatal(err)
+					}
+				}
 				if firstLast {
-					p.WriteChunks(1, bufs[1:])
-					p.WriteChunks(0, bufs[:1])
+					write(1, bufs[1:])
+					write(0, bufs[:1])
 				} else {
 					for i := 0; i < len(bufs); i += 64 {
-						p.WriteChunks(uint32(i), bufs[i:min(i+64, len(bufs))])
+						write(i, bufs[i:min(i+64, len(bufs))])
 					}
 				}
 				b.StartTimer()
