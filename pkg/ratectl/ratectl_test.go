@@ -168,21 +168,21 @@ func TestDrainMeter(t *testing.T) {
 	}
 }
 
-// TestFillCapsAtDrainRate: a receiver whose buffer is more than half full
-// caps the rate at 95% of what it drains (at most halving it), before it
-// drops anything; a lower fill, or no drain rate, changes nothing.
+// TestFillCapsAtDrainRate: a receiver whose buffer is past HighFill caps
+// the rate at 95% of what it drains (by at most a fifth), before it drops
+// anything; a lower fill, or no drain rate, changes nothing.
 func TestFillCapsAtDrainRate(t *testing.T) {
 	tests := []struct {
 		name           string
 		fill, readRate float64
 		want           float64
 	}{
-		{"half full", 0.5, 200e6, 190e6},
-		{"nearly full, drains a third: halved", 0.95, 100e6, 150e6},
-		{"below half", 0.49, 100e6, 300e6},
+		{"past the threshold", 0.8, 280e6, 266e6},
+		{"nearly full, drains a third: a fifth less", 0.95, 100e6, 240e6},
+		{"below the threshold", 0.79, 100e6, 300e6},
 		{"drain rate unknown", 0.9, 0, 300e6},
 		{"drains faster than the rate", 0.9, 2e9, 300e6},
-		{"drains next to nothing: halved", 0.9, 1e3, 150e6},
+		{"drains next to nothing: a fifth less", 0.9, 1e3, 240e6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,12 +194,12 @@ func TestFillCapsAtDrainRate(t *testing.T) {
 	}
 	// Reports while the buffer drains after a cap do not ratchet it down.
 	c := New(DefaultConfig(300e6), t0)
-	c.Fill(t0, 0.8, 200e6)
-	if got := c.Fill(t0.Add(50*time.Millisecond), 0.7, 150e6); got != 190e6 {
-		t.Errorf("second cap within the hold: rate %v, want 190e6", got)
+	c.Fill(t0, 0.9, 280e6)
+	if got := c.Fill(t0.Add(50*time.Millisecond), 0.9, 250e6); got != 266e6 {
+		t.Errorf("second cap within the hold: rate %v, want 266e6", got)
 	}
-	if got := c.Fill(t0.Add(capHold), 0.7, 150e6); math.Abs(got-142.5e6) > 1 {
-		t.Errorf("cap after the hold: rate %v, want 142.5e6", got)
+	if got := c.Fill(t0.Add(capHold), 0.9, 250e6); math.Abs(got-237.5e6) > 1 {
+		t.Errorf("cap after the hold: rate %v, want 237.5e6", got)
 	}
 }
 
@@ -212,7 +212,7 @@ func TestFeedbackGate(t *testing.T) {
 		want    bool
 	}{
 		{0, 0.1, false, false},                    // calm
-		{time.Millisecond, 0.6, false, true},      // filling up
+		{time.Millisecond, 0.85, false, true},     // filling up
 		{10 * time.Millisecond, 0.7, true, false}, // within the gap
 		{50 * time.Millisecond, 0.2, true, true},  // dropped
 		{10 * time.Millisecond, 0.9, false, false},

@@ -12,7 +12,7 @@ var receiverDescs = struct {
 	packets, dropped, bytes, nacks, replies, ranges, pulls, completed, verify, lost, fetches, failovers, alerts, writeErrs *prometheus.Desc
 	objects, have, total, complete, epochs, parity, rebuilt, feedback                                                      *prometheus.Desc
 }{
-	feedback:  prometheus.NewDesc("nackcast_receiver_feedback_sent_total", "Socket reports sent to the sender between NACKs (buffer past half full, or datagrams dropped).", nil, nil),
+	feedback:  prometheus.NewDesc("nackcast_receiver_feedback_sent_total", "Socket reports sent to the sender between NACKs (buffer past 80% full, or datagrams dropped).", nil, nil),
 	parity:    prometheus.NewDesc("nackcast_receiver_parity_packets_total", "PARITY packets, by use: kept (held to rebuild a block) or unused (block already whole, or over the memory cap).", []string{"use"}, nil),
 	rebuilt:   prometheus.NewDesc("nackcast_receiver_chunks_rebuilt_total", "Chunks rebuilt from parity.", nil, nil),
 	packets:   prometheus.NewDesc("nackcast_receiver_packets_received_total", "UDP datagrams read from the multicast socket.", nil, nil),

@@ -75,7 +75,7 @@ type Counters struct {
 	// BytesRead counts the datagram bytes read from the socket.
 	BytesRead atomic.Uint64
 	// FeedbackSent counts the socket reports sent to the sender between
-	// NACKs (buffer past half full, or drops).
+	// NACKs (buffer past 80% full, or drops).
 	FeedbackSent atomic.Uint64
 	// reported are the PacketsReceived and PacketsOverflow values sent in
 	// the last NACK, for the next one's deltas.

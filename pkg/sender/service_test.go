@@ -596,8 +596,8 @@ func BenchmarkNack(b *testing.B) {
 }
 
 // TestFeedbackRPC: a receiver's socket report paces the active sender:
-// a buffer past half full caps the rate at 95% of what it drains (at most
-// halving it), drops cut it; a bad fill is refused and a standing-by sender ignores reports.
+// a buffer past ratectl.HighFill caps the rate at 95% of what it drains
+// (by at most a fifth), drops cut it; a bad fill is refused and a standing-by sender ignores reports.
 func TestFeedbackRPC(t *testing.T) {
 	s, _ := newTestSender(t, func(c *Config) { c.Rate = 1e9 })
 	c := client(t, s)
@@ -609,7 +609,8 @@ func TestFeedbackRPC(t *testing.T) {
 		code codes.Code
 	}{
 		{"calm", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 100e6, QueueFill: 0.2}, 1e9, codes.OK},
-		{"filling up, draining 400 MB/s: at most halved", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 400e6, QueueFill: 0.6}, 500e6, codes.OK},
+		{"half full", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 400e6, QueueFill: 0.6}, 1e9, codes.OK},
+		{"nearly full, draining 400 MB/s: a fifth less", &pb.FeedbackRequest{Received: 1000, ReceiveRate: 400e6, QueueFill: 0.9}, 800e6, codes.OK},
 		{"dropping", &pb.FeedbackRequest{Received: 900, OverflowDrops: 100, ReceiveRate: 200e6, QueueFill: 1}, 180e6, codes.OK},
 		{"fill out of range", &pb.FeedbackRequest{QueueFill: -1}, 0, codes.InvalidArgument},
 		{"fill not a number", &pb.FeedbackRequest{QueueFill: float32(math.NaN())}, 0, codes.InvalidArgument},

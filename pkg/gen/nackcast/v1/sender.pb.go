@@ -1638,7 +1638,7 @@ type SenderStatus struct {
 	// lowered while receivers report overrun; zero when unpaced.
 	Rate float64 `protobuf:"fixed64,18,opt,name=rate,proto3" json:"rate,omitempty"`
 	// Times the rate was lowered because receivers were overrun or, through
-	// Feedback, their socket buffer was past half full.
+	// Feedback, their socket buffer was nearly full.
 	RateDecreases uint64 `protobuf:"varint,19,opt,name=rate_decreases,json=rateDecreases,proto3" json:"rate_decreases,omitempty"`
 	// For a backup: channels whose manifest has differed from the primary's
 	// for longer than a rescan can explain (each raised an alert): a

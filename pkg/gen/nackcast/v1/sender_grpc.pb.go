@@ -48,7 +48,7 @@ type SenderServiceClient interface {
 	// Feedback is a receiver's report on its multicast socket while data
 	// flows: datagrams read and dropped for want of buffer space, how fast
 	// it drains the socket and how full its buffer is. Receivers send it only
-	// when their buffer fills past half or drops datagrams, at most about
+	// when their buffer is nearly full or drops datagrams, at most about
 	// twenty times a second, so that the sender paces to the slowest
 	// receiver before it drops rather than after (NACKs carry the same
 	// counts, but only as often as the NACK interval allows). Not metered as
@@ -250,7 +250,7 @@ type SenderServiceServer interface {
 	// Feedback is a receiver's report on its multicast socket while data
 	// flows: datagrams read and dropped for want of buffer space, how fast
 	// it drains the socket and how full its buffer is. Receivers send it only
-	// when their buffer fills past half or drops datagrams, at most about
+	// when their buffer is nearly full or drops datagrams, at most about
 	// twenty times a second, so that the sender paces to the slowest
 	// receiver before it drops rather than after (NACKs carry the same
 	// counts, but only as often as the NACK interval allows). Not metered as
