@@ -163,19 +163,25 @@ const HighFill = 0.8
 const capHold = 200 * time.Millisecond
 
 // Fill folds in a receiver's socket-buffer fill (0 to 1) and drain rate
-// (bytes per second, 0 if unknown): past HighFill the rate is capped at
-// 95% of the drain rate, so that the buffer empties before anything is
-// dropped, but by at most a fifth: a drain rate measured over a stall is
-// not the receiver's pace, and drops still cut the rate hard (Report).
-// Once per capHold. It returns the rate afterwards.
-func (c *Controller) Fill(now time.Time, fill, readRate float64) float64 {
+// (bytes per second, 0 if unknown), and the rate the sender actually
+// sends at (0 if unknown; a sender held back by its CPU sends below its
+// pacing rate): past HighFill the rate is capped at 95% of the drain
+// rate, so that the buffer empties before anything is dropped, but at
+// most a fifth below what is being sent: a drain rate measured over a
+// stall is not the receiver's pace, and drops still cut the rate hard
+// (Report). Once per capHold. It returns the rate afterwards.
+func (c *Controller) Fill(now time.Time, fill, readRate, sendRate float64) float64 {
 	if fill < HighFill || readRate <= 0 {
 		return c.rate
 	}
 	if !c.lastCap.IsZero() && now.Sub(c.lastCap) < capHold && !now.Before(c.lastCap) {
 		return c.rate
 	}
-	if r := max(0.95*readRate, 0.8*c.rate, c.cfg.Floor); r < c.rate {
+	sending := c.rate
+	if sendRate > 0 {
+		sending = min(sending, sendRate)
+	}
+	if r := max(0.95*readRate, 0.8*sending, c.cfg.Floor); r < c.rate {
 		c.rate = r
 		c.lastUpdate = now // growth counts from the cap
 		c.lastCap = now

@@ -187,18 +187,24 @@ func TestFillCapsAtDrainRate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := New(DefaultConfig(300e6), t0)
-			if got := c.Fill(t0, tt.fill, tt.readRate); math.Abs(got-tt.want) > 1 {
+			if got := c.Fill(t0, tt.fill, tt.readRate, 0); math.Abs(got-tt.want) > 1 {
 				t.Errorf("rate = %v, want %v", got, tt.want)
 			}
 		})
 	}
+	// A sender held back below its pacing rate (1 GB/s paced, 120 MB/s
+	// sent) is capped from what it sends: at 95% of a 100 MB/s drain.
+	held := New(DefaultConfig(1e9), t0)
+	if got := held.Fill(t0, 0.9, 100e6, 120e6); math.Abs(got-96e6) > 1 {
+		t.Errorf("sending 120 MB/s paced at 1 GB/s: rate %v, want 96e6 (a fifth below what is sent)", got)
+	}
 	// Reports while the buffer drains after a cap do not ratchet it down.
 	c := New(DefaultConfig(300e6), t0)
-	c.Fill(t0, 0.9, 280e6)
-	if got := c.Fill(t0.Add(50*time.Millisecond), 0.9, 250e6); got != 266e6 {
+	c.Fill(t0, 0.9, 280e6, 0)
+	if got := c.Fill(t0.Add(50*time.Millisecond), 0.9, 250e6, 0); got != 266e6 {
 		t.Errorf("second cap within the hold: rate %v, want 266e6", got)
 	}
-	if got := c.Fill(t0.Add(capHold), 0.9, 250e6); math.Abs(got-237.5e6) > 1 {
+	if got := c.Fill(t0.Add(capHold), 0.9, 250e6, 0); math.Abs(got-237.5e6) > 1 {
 		t.Errorf("cap after the hold: rate %v, want 237.5e6", got)
 	}
 }

@@ -147,6 +147,11 @@ type Sender struct {
 	// hurry the timer that starts its pending first passes once the
 	// fetches stop (fetchQuiet); firstPassWait is the latest first
 	// pass's wait, in nanoseconds.
+	// sent measures the rate the transmitter actually sends at (written
+	// by the transmitter only): a sender held back by its CPU sends
+	// below its pacing rate, and Feedback caps from what it sends.
+	sent ratectl.DrainMeter
+
 	fetchAt       map[uint32]time.Time
 	hurry         map[uint32]*time.Timer
 	firstPassWait atomic.Int64

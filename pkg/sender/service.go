@@ -101,7 +101,7 @@ func (s *Sender) Feedback(ctx context.Context, req *pb.FeedbackRequest) (*pb.Fee
 	rate := float64(req.GetReceiveRate())
 	s.adaptRate(now, req.GetReceived(), req.GetOverflowDrops(), rate)
 	caps := s.rateCtl.Caps()
-	r := s.rateCtl.Fill(now, fill, rate)
+	r := s.rateCtl.Fill(now, fill, rate, float64(s.sent.Rate()))
 	if s.rateCtl.Caps() != caps {
 		s.txLog.Debug("receiver falling behind: rate capped at what it drains", "receiver", req.GetReceiverId(), "fill", fill, "rate", int64(r))
 	}

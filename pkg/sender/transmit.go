@@ -374,6 +374,7 @@ func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
 	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
 		return t.sendFailed(ctx, err)
 	}
+	t.s.sent.Add(time.Now(), size)
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.BytesSent.Add(uint64(size))
 	t.s.stats.DataBytesSent.Add(uint64(data))
@@ -395,6 +396,7 @@ func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
 	if err := t.sock.SendSegments(t.frame[:size], seg); err != nil {
 		return t.sendFailed(ctx, err)
 	}
+	t.s.sent.Add(time.Now(), size)
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.ParityPacketsSent.Add(uint64(k))
 	t.s.stats.BytesSent.Add(uint64(size))
