@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nackcast/nackcast/pkg/client"
+	"github.com/nackcast/nackcast/pkg/cloud"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/scheduler"
 )
@@ -15,14 +18,38 @@ var defaultFirstPassDelay = scheduler.DefaultConfig().FirstPassDelay
 
 // TestPublishStartsOnceReceiversHoldManifest: an object published into a
 // running cloud gets its first pass as soon as the receivers have fetched
-// the new manifest (the wave of fetches after the ANNOUNCE ended), not
-// after the whole -first-pass-delay (500 ms by default), and no packet of
-// it reaches a receiver before its manifest does.
+// the new manifest (as many fetches as of the previous version, then
+// 50 ms of quiet), not after the whole -first-pass-delay (500 ms by
+// default), and no packet of it reaches a receiver before its manifest
+// does. (An earlier rule, 20 ms of quiet alone, started a pass under CI
+// load before one receiver had fetched: 990 packets came first.)
 func TestPublishStartsOnceReceiversHoldManifest(t *testing.T) {
+	skipShort(t)
 	dir := t.TempDir()
 	origin := filepath.Join(dir, "origin")
 	writeFiles(t, filepath.Join(origin, "c"), "a.bin", "b.bin")
-	run, ctx := authorityCloud(t, origin, "", 3)
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	// Receivers with the default -manifest-refresh: the sender counts
+	// the wave of fetches of each manifest version.
+	run, err := cl.Distribute(ctx, cloud.Distribution{
+		Origin:       origin,
+		Channel:      "c",
+		Receivers:    3,
+		SenderArgs:   []string{"-rate", "16M", "-log-level", "info"},
+		ReceiverArgs: []string{"-log-level", "info"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Wait(ctx, time.Minute, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
 	before, err := run.Statuses(ctx)
 	if err != nil {
 		t.Fatal(err)

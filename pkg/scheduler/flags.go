@@ -14,5 +14,5 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.FEC.Block, "fec-block", c.FEC.Block, "data chunks per Reed-Solomon block (0 with -fec-parity 0: no forward error correction)")
 	fs.IntVar(&c.FEC.Parity, "fec-parity", c.FEC.Parity, "parity shards of each block's code, drawn on by repair passes and proactive parity (block + parity ≤ 256)")
 	fs.IntVar(&c.FEC.Proactive, "fec-proactive", c.FEC.Proactive, "parity shards per block sent with every first pass, so light loss needs no NACK")
-	fs.DurationVar(&c.FirstPassDelay, "first-pass-delay", c.FirstPassDelay, "longest delay before the first pass of a new object, for receivers to fetch the manifest (it starts 20 ms after the last fetch of the new manifest)")
+	fs.DurationVar(&c.FirstPassDelay, "first-pass-delay", c.FirstPassDelay, "longest delay before the first pass of a new object, for receivers to fetch the manifest (it starts once as many receivers fetched the new manifest as the previous one, 50 ms after the last fetch)")
 }

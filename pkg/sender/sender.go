@@ -143,16 +143,16 @@ type Sender struct {
 
 	wake chan struct{} // transmitter: new work
 
-	// fetchAt is when each channel's manifest was last fetched, and
-	// hurry the timer that starts its pending first passes once the
-	// fetches stop (fetchQuiet); firstPassWait is the latest first
-	// pass's wait, in nanoseconds.
 	// sent measures the rate the transmitter actually sends at (written
 	// by the transmitter only): a sender held back by its CPU sends
 	// below its pacing rate, and Feedback caps from what it sends.
 	sent ratectl.DrainMeter
 
-	fetchAt       map[uint32]time.Time
+	// waves counts each channel's manifest fetches per version, and
+	// hurry is the timer that starts its pending first passes once the
+	// receivers hold the new manifest; firstPassWait is the latest first
+	// pass's wait, in nanoseconds.
+	waves         map[uint32]*fetchWave
 	hurry         map[uint32]*time.Timer
 	firstPassWait atomic.Int64
 	rescan        chan struct{} // scanner: rescan now
@@ -189,7 +189,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 		emptyAlerted: make(map[string]time.Time),
 		state:        pb.SenderState_SENDER_STATE_STARTING,
 		wake:         make(chan struct{}, 1),
-		fetchAt:      make(map[uint32]time.Time),
+		waves:        make(map[uint32]*fetchWave),
 		hurry:        make(map[uint32]*time.Timer),
 		rescan:       make(chan struct{}, 1),
 		announce:     make(chan struct{}, 1),
@@ -377,34 +377,82 @@ func (s *Sender) Rescan() {
 }
 
 // fetchQuiet is how long after the last manifest fetch of a channel the
-// wave of fetches an ANNOUNCE sets off counts as over: the first passes
-// of the channel's new objects start then (receivers hold the manifest),
-// rather than after the whole FirstPassDelay.
-const fetchQuiet = 20 * time.Millisecond
+// wave of fetches an ANNOUNCE sets off may count as over, and waveSpan
+// how long after a version's first fetch its wave's fetches are counted.
+const (
+	fetchQuiet = 50 * time.Millisecond
+	waveSpan   = time.Second
+)
 
-// noteFetch records a fetch of ch's manifest and arms the timer that
-// hurries ch's pending first passes once the fetches stop.
-func (s *Sender) noteFetch(id uint32) {
+// fetchWave counts the fetches of a channel's manifest: those of the
+// current version in the first waveSpan after its first fetch (the wave
+// its ANNOUNCE set off), and the same count for the previous version.
+// When as many fetched the new version as fetched the previous one, and
+// none for fetchQuiet, the receivers hold it and the first passes of its
+// new objects may start, rather than after the whole FirstPassDelay; a
+// receiver slow to fetch (or a periodic refresh inflating the previous
+// count) only delays that, up to FirstPassDelay. No receiver is
+// remembered, only counts.
+type fetchWave struct {
+	version     uint64
+	start, last time.Time
+	n, prev     int
+}
+
+// note counts a fetch of version at now.
+func (w *fetchWave) note(version uint64, now time.Time) {
+	if version != w.version {
+		if w.version != 0 {
+			w.prev = w.n
+		}
+		w.version, w.start, w.n = version, now, 0
+	}
+	if now.Sub(w.start) < waveSpan {
+		w.n++
+	}
+	w.last = now
+}
+
+// settled reports whether the receivers hold the current version: the
+// previous wave's count reached and no fetch for fetchQuiet. wait is how
+// much longer the quiet needs.
+func (w *fetchWave) settled(now time.Time) (ok bool, wait time.Duration) {
+	if since := now.Sub(w.last); since < fetchQuiet {
+		return false, fetchQuiet - since
+	}
+	return w.prev > 0 && w.n >= w.prev, 0
+}
+
+// noteFetch records a fetch of a channel's manifest version and arms the
+// timer that hurries its pending first passes once the receivers hold it.
+func (s *Sender) noteFetch(id uint32, version uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fetchAt[id] = time.Now()
+	w := s.waves[id]
+	if w == nil {
+		w = &fetchWave{}
+		s.waves[id] = w
+	}
+	w.note(version, time.Now())
 	if s.hurry[id] == nil {
 		s.hurry[id] = time.AfterFunc(fetchQuiet, func() { s.hurryFirstPasses(id) })
 	}
 }
 
-// hurryFirstPasses starts ch's pending first passes when no fetch came
-// for fetchQuiet, else waits for the rest of it.
+// hurryFirstPasses starts a channel's pending first passes when its wave
+// of fetches has settled, waits for the rest of the quiet, or gives up
+// (FirstPassDelay applies).
 func (s *Sender) hurryFirstPasses(id uint32) {
 	s.mu.Lock()
-	if since := time.Since(s.fetchAt[id]); since < fetchQuiet {
-		s.hurry[id].Reset(fetchQuiet - since)
+	ok, wait := s.waves[id].settled(time.Now())
+	if wait > 0 {
+		s.hurry[id].Reset(wait)
 		s.mu.Unlock()
 		return
 	}
 	delete(s.hurry, id)
 	n := 0
-	if s.state == pb.SenderState_SENDER_STATE_ACTIVE {
+	if ok && s.state == pb.SenderState_SENDER_STATE_ACTIVE {
 		n = s.sched.Hurry(id, s.now())
 	}
 	s.mu.Unlock()

@@ -335,7 +335,7 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	}
 	resp := &pb.GetManifestResponse{Manifest: ch.proto}
 	v.s.identify(resp)
-	v.s.noteFetch(ch.id)
+	v.s.noteFetch(ch.id, ch.m.Version)
 	return resp, nil
 }
 
