@@ -24,10 +24,10 @@ func TestFetchWave(t *testing.T) {
 		want    bool
 	}{
 		{"first version: no previous wave", []fetch{{1, 0}, {1, 1}, {1, 2}}, 100, false},
-		{"every receiver fetched the new version", []fetch{{1, 0}, {1, 1}, {1, 2}, {2, 5000}, {2, 5001}, {2, 5030}}, 5060, true},
+		{"every receiver fetched the new version", []fetch{{1, 0}, {1, 1}, {1, 2}, {2, 5000}, {2, 5001}, {2, 5030}}, 5081, true},
 		{"one receiver missing", []fetch{{1, 0}, {1, 1}, {1, 2}, {2, 5000}, {2, 5001}}, 5100, false},
 		{"fetches still coming", []fetch{{1, 0}, {1, 1}, {1, 2}, {2, 5000}, {2, 5001}, {2, 5002}}, 5010, false},
-		{"refreshes after the wave do not count", []fetch{{1, 0}, {1, 1}, {1, 2}, {1, 3000}, {1, 3001}, {2, 5000}, {2, 5001}, {2, 5002}}, 5050, true},
+		{"refreshes after the wave do not count", []fetch{{1, 0}, {1, 1}, {1, 2}, {1, 3000}, {1, 3001}, {2, 5000}, {2, 5001}, {2, 5002}}, 5053, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
