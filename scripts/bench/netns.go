@@ -505,6 +505,33 @@ func lossDrops(h *netlab.Host) int64 {
 	return parseNftDrops(string(out))
 }
 
+// runSetup makes the directory of one run of c and sets c's loss on its
+// receivers; done clears the loss and removes the directory (unless
+// -keep).
+func (l *lab) runSetup(c *config, s *sample) (dir string, hosts []*netlab.Host, done func(), err error) {
+	dir, rm, err := l.runDir(c, s.Rep)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	hosts = l.receivers(c.n)
+	if err := l.setLoss(hosts, c.loss); err != nil {
+		rm()
+		return "", nil, nil, err
+	}
+	return dir, hosts, func() {
+		l.clearLoss(hosts)
+		rm()
+	}, nil
+}
+
+// killAll kills the processes *ps holds when it runs (deferred while they
+// are being started).
+func killAll(ps *[]*proc) {
+	for _, p := range *ps {
+		p.kill()
+	}
+}
+
 // runDir makes the directory of one run; it is removed at the end of the
 // run unless -keep.
 func (l *lab) runDir(c *config, rep int) (string, func(), error) {

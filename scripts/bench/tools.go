@@ -170,7 +170,7 @@ func (w *rateWatch) stop() (minRate int64, cuts int) {
 // nackcast distributes a channel to n receivers, all with their default
 // settings but the sender's -rate.
 func (l *lab) nackcast(ctx context.Context, c *config, s *sample) error {
-	dir, done, err := l.runDir(c, s.Rep)
+	dir, hosts, done, err := l.runSetup(c, s)
 	if err != nil {
 		return err
 	}
@@ -180,11 +180,6 @@ func (l *lab) nackcast(ctx context.Context, c *config, s *sample) error {
 		return err
 	}
 	defer cl.Close()
-	hosts := l.receivers(c.n)
-	if err := l.setLoss(hosts, c.loss); err != nil {
-		return err
-	}
-	defer l.clearLoss(hosts)
 	var common []string
 	if l.o.logLevel != "" {
 		common = append(common, "-log-level", l.o.logLevel)
@@ -304,22 +299,13 @@ func verifyAll(origin, dir string, receivers []string, channel string) error {
 // 32 MiB socket buffers asked for on both sides (the kernel grants up to
 // net.core.rmem_max/wmem_max, doubled).
 func (l *lab) uftp(ctx context.Context, c *config, s *sample) error {
-	dir, done, err := l.runDir(c, s.Rep)
+	dir, hosts, done, err := l.runSetup(c, s)
 	if err != nil {
 		return err
 	}
 	defer done()
-	hosts := l.receivers(c.n)
-	if err := l.setLoss(hosts, c.loss); err != nil {
-		return err
-	}
-	defer l.clearLoss(hosts)
 	var daemons []*proc
-	defer func() {
-		for _, d := range daemons {
-			d.kill()
-		}
-	}()
+	defer killAll(&daemons)
 	var receivers []string
 	for i, h := range hosts {
 		name := fmt.Sprintf("receiver-%d", i+1)
@@ -410,22 +396,13 @@ func (l *lab) udpcast(ctx context.Context, c *config, s *sample) error {
 	if ch == nil || ch.single == "" {
 		return fmt.Errorf("udpcast sends one file; channel %s has %d", c.channel, ch.objects)
 	}
-	dir, done, err := l.runDir(c, s.Rep)
+	dir, hosts, done, err := l.runSetup(c, s)
 	if err != nil {
 		return err
 	}
 	defer done()
-	hosts := l.receivers(c.n)
-	if err := l.setLoss(hosts, c.loss); err != nil {
-		return err
-	}
-	defer l.clearLoss(hosts)
 	var all []*proc
-	defer func() {
-		for _, p := range all {
-			p.kill()
-		}
-	}()
+	defer killAll(&all)
 	var receivers []string
 	var rcv []*proc
 	for i, h := range hosts {
