@@ -427,14 +427,9 @@ func (l *lab) udpcast(ctx context.Context, c *config, s *sample) error {
 		return err
 	}
 	all = append(all, snd)
-	var end time.Time
-	for _, p := range rcv {
-		if err := p.wait(ctx); err != nil {
-			return err
-		}
-		if p.end.After(end) {
-			end = p.end
-		}
+	end, err := waitLast(ctx, rcv)
+	if err != nil {
+		return err
 	}
 	if err := m.finish(s, end, 0); err != nil {
 		return err
@@ -486,14 +481,9 @@ func (l *lab) unicast(ctx context.Context, c *config, s *sample) error {
 		}
 		pullers, receivers = append(pullers, p), append(receivers, name)
 	}
-	var end time.Time
-	for _, p := range pullers {
-		if err := p.wait(ctx); err != nil {
-			return err
-		}
-		if p.end.After(end) {
-			end = p.end
-		}
+	end, err := waitLast(ctx, pullers)
+	if err != nil {
+		return err
 	}
 	if err := m.finish(s, end, 0); err != nil {
 		return err
@@ -538,4 +528,18 @@ func (l *lab) profileRun(p *cloud.Proc, name string) func() {
 		case <-time.After(15 * time.Second):
 		}
 	}
+}
+
+// waitLast waits for every process of ps and returns the latest end.
+func waitLast(ctx context.Context, ps []*proc) (time.Time, error) {
+	var end time.Time
+	for _, p := range ps {
+		if err := p.wait(ctx); err != nil {
+			return end, err
+		}
+		if p.end.After(end) {
+			end = p.end
+		}
+	}
+	return end, nil
 }
