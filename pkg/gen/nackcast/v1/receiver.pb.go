@@ -23,6 +23,77 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ChannelProblemKind classifies why a channel makes no progress.
+type ChannelProblemKind int32
+
+const (
+	// Not used.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_UNSPECIFIED ChannelProblemKind = 0
+	// Neither the primary nor the backup answered.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE ChannelProblemKind = 1
+	// The senders do not distribute this channel.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_UNKNOWN_CHANNEL ChannelProblemKind = 2
+	// The manifest was rejected: bad signature, malformed, or older than
+	// the one held.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED ChannelProblemKind = 3
+	// A newer manifest is held back for an operator's confirmation.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_MANIFEST_HELD ChannelProblemKind = 4
+	// The data directory's disk is full or failing.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_STORAGE ChannelProblemKind = 5
+	// The sender refused the receiver's requests: not authorised, or rate
+	// limited for long.
+	ChannelProblemKind_CHANNEL_PROBLEM_KIND_REFUSED ChannelProblemKind = 6
+)
+
+// Enum value maps for ChannelProblemKind.
+var (
+	ChannelProblemKind_name = map[int32]string{
+		0: "CHANNEL_PROBLEM_KIND_UNSPECIFIED",
+		1: "CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE",
+		2: "CHANNEL_PROBLEM_KIND_UNKNOWN_CHANNEL",
+		3: "CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED",
+		4: "CHANNEL_PROBLEM_KIND_MANIFEST_HELD",
+		5: "CHANNEL_PROBLEM_KIND_STORAGE",
+		6: "CHANNEL_PROBLEM_KIND_REFUSED",
+	}
+	ChannelProblemKind_value = map[string]int32{
+		"CHANNEL_PROBLEM_KIND_UNSPECIFIED":        0,
+		"CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE": 1,
+		"CHANNEL_PROBLEM_KIND_UNKNOWN_CHANNEL":    2,
+		"CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED":  3,
+		"CHANNEL_PROBLEM_KIND_MANIFEST_HELD":      4,
+		"CHANNEL_PROBLEM_KIND_STORAGE":            5,
+		"CHANNEL_PROBLEM_KIND_REFUSED":            6,
+	}
+)
+
+func (x ChannelProblemKind) Enum() *ChannelProblemKind {
+	p := new(ChannelProblemKind)
+	*p = x
+	return p
+}
+
+func (x ChannelProblemKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChannelProblemKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_nackcast_v1_receiver_proto_enumTypes[0].Descriptor()
+}
+
+func (ChannelProblemKind) Type() protoreflect.EnumType {
+	return &file_nackcast_v1_receiver_proto_enumTypes[0]
+}
+
+func (x ChannelProblemKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChannelProblemKind.Descriptor instead.
+func (ChannelProblemKind) EnumDescriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+}
+
 // ObjectState is a receiver's holding of one object.
 type ObjectState int32
 
@@ -64,11 +135,11 @@ func (x ObjectState) String() string {
 }
 
 func (ObjectState) Descriptor() protoreflect.EnumDescriptor {
-	return file_nackcast_v1_receiver_proto_enumTypes[0].Descriptor()
+	return file_nackcast_v1_receiver_proto_enumTypes[1].Descriptor()
 }
 
 func (ObjectState) Type() protoreflect.EnumType {
-	return &file_nackcast_v1_receiver_proto_enumTypes[0]
+	return &file_nackcast_v1_receiver_proto_enumTypes[1]
 }
 
 func (x ObjectState) Number() protoreflect.EnumNumber {
@@ -77,7 +148,7 @@ func (x ObjectState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ObjectState.Descriptor instead.
 func (ObjectState) EnumDescriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
 }
 
 // ConfirmManifestRequest names the held-back manifest to install.
@@ -605,7 +676,11 @@ type ReceiverStatus struct {
 	RecentAlerts []*Alert `protobuf:"bytes,10,rep,name=recent_alerts,json=recentAlerts,proto3" json:"recent_alerts,omitempty"`
 	// True while the transfer is paused because the data directory's disk
 	// is full; it resumes by itself when space returns.
-	DiskFull      bool `protobuf:"varint,11,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
+	DiskFull bool `protobuf:"varint,11,opt,name=disk_full,json=diskFull,proto3" json:"disk_full,omitempty"`
+	// The build the receiver runs.
+	Build *BuildInfo `protobuf:"bytes,12,opt,name=build,proto3" json:"build,omitempty"`
+	// When the receiver process started.
+	Started       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -717,6 +792,20 @@ func (x *ReceiverStatus) GetDiskFull() bool {
 	return false
 }
 
+func (x *ReceiverStatus) GetBuild() *BuildInfo {
+	if x != nil {
+		return x.Build
+	}
+	return nil
+}
+
+func (x *ReceiverStatus) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 // ReceiverChannelStatus is a receiver's progress on one channel.
 type ReceiverChannelStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -740,14 +829,31 @@ type ReceiverChannelStatus struct {
 	Complete bool `protobuf:"varint,9,opt,name=complete,proto3" json:"complete,omitempty"`
 	// Per-object state; filled only when include_objects was set.
 	Objects []*ReceiverObjectStatus `protobuf:"bytes,10,rep,name=objects,proto3" json:"objects,omitempty"`
-	// Time from the first manifest fetch to completion; unset while incomplete.
+	// Time from distribution_started to completion: how long the latest
+	// distribution of the channel took on this receiver; unset while
+	// incomplete.
 	CompletionTime *durationpb.Duration `protobuf:"bytes,11,opt,name=completion_time,json=completionTime,proto3" json:"completion_time,omitempty"`
 	// A newer manifest from the active sender that the receiver holds back
 	// because it would remove more of the channel than allowed; unset when
 	// none. Confirm it with ConfirmManifest (nackctl confirm-manifest).
-	HeldManifest  *HeldManifest `protobuf:"bytes,12,opt,name=held_manifest,json=heldManifest,proto3" json:"held_manifest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HeldManifest *HeldManifest `protobuf:"bytes,12,opt,name=held_manifest,json=heldManifest,proto3" json:"held_manifest,omitempty"`
+	// Why the channel makes no progress, when the receiver knows: the
+	// sender is unreachable, it does not serve the channel, the manifest's
+	// signature was rejected, the disk is full. Unset while all is well.
+	Problem *ChannelProblem `protobuf:"bytes,13,opt,name=problem,proto3" json:"problem,omitempty"`
+	// When the latest distribution of the channel began on this receiver:
+	// when it last went from complete (or from holding no manifest) to
+	// lacking something, such as on installing a manifest that adds or
+	// changes objects. Unset until the first manifest.
+	DistributionStarted *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=distribution_started,json=distributionStarted,proto3" json:"distribution_started,omitempty"`
+	// When the channel last gained bytes or objects.
+	LastProgress *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_progress,json=lastProgress,proto3" json:"last_progress,omitempty"`
+	// When the channel last became complete.
+	LastComplete *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_complete,json=lastComplete,proto3" json:"last_complete,omitempty"`
+	// Identifier of the sender whose manifest the receiver holds.
+	ManifestSender string `protobuf:"bytes,17,opt,name=manifest_sender,json=manifestSender,proto3" json:"manifest_sender,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReceiverChannelStatus) Reset() {
@@ -864,6 +970,105 @@ func (x *ReceiverChannelStatus) GetHeldManifest() *HeldManifest {
 	return nil
 }
 
+func (x *ReceiverChannelStatus) GetProblem() *ChannelProblem {
+	if x != nil {
+		return x.Problem
+	}
+	return nil
+}
+
+func (x *ReceiverChannelStatus) GetDistributionStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DistributionStarted
+	}
+	return nil
+}
+
+func (x *ReceiverChannelStatus) GetLastProgress() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastProgress
+	}
+	return nil
+}
+
+func (x *ReceiverChannelStatus) GetLastComplete() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastComplete
+	}
+	return nil
+}
+
+func (x *ReceiverChannelStatus) GetManifestSender() string {
+	if x != nil {
+		return x.ManifestSender
+	}
+	return ""
+}
+
+// ChannelProblem says why a channel makes no progress.
+type ChannelProblem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What kind of problem.
+	Kind ChannelProblemKind `protobuf:"varint,1,opt,name=kind,proto3,enum=nackcast.v1.ChannelProblemKind" json:"kind,omitempty"`
+	// Plain-language explanation, naming the sender and the error.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// When the problem was first seen; it clears on progress.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelProblem) Reset() {
+	*x = ChannelProblem{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelProblem) ProtoMessage() {}
+
+func (x *ChannelProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelProblem.ProtoReflect.Descriptor instead.
+func (*ChannelProblem) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ChannelProblem) GetKind() ChannelProblemKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ChannelProblemKind_CHANNEL_PROBLEM_KIND_UNSPECIFIED
+}
+
+func (x *ChannelProblem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ChannelProblem) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 // HeldManifest describes a manifest held back for an operator's
 // confirmation.
 type HeldManifest struct {
@@ -886,7 +1091,7 @@ type HeldManifest struct {
 
 func (x *HeldManifest) Reset() {
 	*x = HeldManifest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1103,7 @@ func (x *HeldManifest) String() string {
 func (*HeldManifest) ProtoMessage() {}
 
 func (x *HeldManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1116,7 @@ func (x *HeldManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldManifest.ProtoReflect.Descriptor instead.
 func (*HeldManifest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HeldManifest) GetManifestVersion() uint64 {
@@ -977,7 +1182,7 @@ type ReceiverObjectStatus struct {
 
 func (x *ReceiverObjectStatus) Reset() {
 	*x = ReceiverObjectStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1194,7 @@ func (x *ReceiverObjectStatus) String() string {
 func (*ReceiverObjectStatus) ProtoMessage() {}
 
 func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1207,7 @@ func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverObjectStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{13}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverObjectStatus) GetObjectId() uint64 {
@@ -1112,7 +1317,7 @@ type ReceiverCounters struct {
 
 func (x *ReceiverCounters) Reset() {
 	*x = ReceiverCounters{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1329,7 @@ func (x *ReceiverCounters) String() string {
 func (*ReceiverCounters) ProtoMessage() {}
 
 func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1342,7 @@ func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverCounters.ProtoReflect.Descriptor instead.
 func (*ReceiverCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{14}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceiverCounters) GetPacketsReceived() uint64 {
@@ -1335,7 +1540,7 @@ type EpochStats struct {
 
 func (x *EpochStats) Reset() {
 	*x = EpochStats{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1552,7 @@ func (x *EpochStats) String() string {
 func (*EpochStats) ProtoMessage() {}
 
 func (x *EpochStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1565,7 @@ func (x *EpochStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochStats.ProtoReflect.Descriptor instead.
 func (*EpochStats) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{15}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EpochStats) GetEpoch() uint64 {
@@ -1402,7 +1607,7 @@ var File_nackcast_v1_receiver_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\n" +
-	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\"]\n" +
+	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\x1a\x17nackcast/v1/build.proto\"]\n" +
 	"\x16ConfirmManifestRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\"B\n" +
@@ -1426,7 +1631,7 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x0finclude_objects\x18\x01 \x01(\bR\x0eincludeObjects\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"Y\n" +
 	"\"ReceiverServiceWatchStatusResponse\x123\n" +
-	"\x06status\x18\x01 \x01(\v2\x1b.nackcast.v1.ReceiverStatusR\x06status\"\xda\x03\n" +
+	"\x06status\x18\x01 \x01(\v2\x1b.nackcast.v1.ReceiverStatusR\x06status\"\xbe\x04\n" +
 	"\x0eReceiverStatus\x12\x1f\n" +
 	"\vreceiver_id\x18\x01 \x01(\tR\n" +
 	"receiverId\x12>\n" +
@@ -1440,7 +1645,9 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x06alerts\x18\t \x01(\x04R\x06alerts\x127\n" +
 	"\rrecent_alerts\x18\n" +
 	" \x03(\v2\x12.nackcast.v1.AlertR\frecentAlerts\x12\x1b\n" +
-	"\tdisk_full\x18\v \x01(\bR\bdiskFull\"\x9b\x04\n" +
+	"\tdisk_full\x18\v \x01(\bR\bdiskFull\x12,\n" +
+	"\x05build\x18\f \x01(\v2\x16.nackcast.v1.BuildInfoR\x05build\x124\n" +
+	"\astarted\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"\xcc\x06\n" +
 	"\x15ReceiverChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\x12#\n" +
@@ -1456,7 +1663,16 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\aobjects\x18\n" +
 	" \x03(\v2!.nackcast.v1.ReceiverObjectStatusR\aobjects\x12B\n" +
 	"\x0fcompletion_time\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0ecompletionTime\x12>\n" +
-	"\rheld_manifest\x18\f \x01(\v2\x19.nackcast.v1.HeldManifestR\fheldManifest\"\xfb\x01\n" +
+	"\rheld_manifest\x18\f \x01(\v2\x19.nackcast.v1.HeldManifestR\fheldManifest\x125\n" +
+	"\aproblem\x18\r \x01(\v2\x1b.nackcast.v1.ChannelProblemR\aproblem\x12M\n" +
+	"\x14distribution_started\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x13distributionStarted\x12?\n" +
+	"\rlast_progress\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\flastProgress\x12?\n" +
+	"\rlast_complete\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\flastComplete\x12'\n" +
+	"\x0fmanifest_sender\x18\x11 \x01(\tR\x0emanifestSender\"\x91\x01\n" +
+	"\x0eChannelProblem\x123\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1f.nackcast.v1.ChannelProblemKindR\x04kind\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xfb\x01\n" +
 	"\fHeldManifest\x12)\n" +
 	"\x10manifest_version\x18\x01 \x01(\x06R\x0fmanifestVersion\x12#\n" +
 	"\robjects_total\x18\x02 \x01(\rR\fobjectsTotal\x12'\n" +
@@ -1507,7 +1723,15 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\apackets\x18\x03 \x01(\x04R\apackets\x129\n" +
 	"\n" +
 	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
-	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen*z\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen*\xa9\x02\n" +
+	"\x12ChannelProblemKind\x12$\n" +
+	" CHANNEL_PROBLEM_KIND_UNSPECIFIED\x10\x00\x12+\n" +
+	"'CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE\x10\x01\x12(\n" +
+	"$CHANNEL_PROBLEM_KIND_UNKNOWN_CHANNEL\x10\x02\x12*\n" +
+	"&CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED\x10\x03\x12&\n" +
+	"\"CHANNEL_PROBLEM_KIND_MANIFEST_HELD\x10\x04\x12 \n" +
+	"\x1cCHANNEL_PROBLEM_KIND_STORAGE\x10\x05\x12 \n" +
+	"\x1cCHANNEL_PROBLEM_KIND_REFUSED\x10\x06*z\n" +
 	"\vObjectState\x12\x1c\n" +
 	"\x18OBJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OBJECT_STATE_COMPLETE\x10\x01\x12\x18\n" +
@@ -1532,63 +1756,74 @@ func file_nackcast_v1_receiver_proto_rawDescGZIP() []byte {
 	return file_nackcast_v1_receiver_proto_rawDescData
 }
 
-var file_nackcast_v1_receiver_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_nackcast_v1_receiver_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_nackcast_v1_receiver_proto_goTypes = []any{
-	(ObjectState)(0),                           // 0: nackcast.v1.ObjectState
-	(*ConfirmManifestRequest)(nil),             // 1: nackcast.v1.ConfirmManifestRequest
-	(*ConfirmManifestResponse)(nil),            // 2: nackcast.v1.ConfirmManifestResponse
-	(*VerifyChannelRequest)(nil),               // 3: nackcast.v1.VerifyChannelRequest
-	(*VerifyChannelResponse)(nil),              // 4: nackcast.v1.VerifyChannelResponse
-	(*ReceiverServiceWatchAlertsRequest)(nil),  // 5: nackcast.v1.ReceiverServiceWatchAlertsRequest
-	(*ReceiverServiceWatchAlertsResponse)(nil), // 6: nackcast.v1.ReceiverServiceWatchAlertsResponse
-	(*ReceiverServiceGetStatusRequest)(nil),    // 7: nackcast.v1.ReceiverServiceGetStatusRequest
-	(*ReceiverServiceGetStatusResponse)(nil),   // 8: nackcast.v1.ReceiverServiceGetStatusResponse
-	(*ReceiverServiceWatchStatusRequest)(nil),  // 9: nackcast.v1.ReceiverServiceWatchStatusRequest
-	(*ReceiverServiceWatchStatusResponse)(nil), // 10: nackcast.v1.ReceiverServiceWatchStatusResponse
-	(*ReceiverStatus)(nil),                     // 11: nackcast.v1.ReceiverStatus
-	(*ReceiverChannelStatus)(nil),              // 12: nackcast.v1.ReceiverChannelStatus
-	(*HeldManifest)(nil),                       // 13: nackcast.v1.HeldManifest
-	(*ReceiverObjectStatus)(nil),               // 14: nackcast.v1.ReceiverObjectStatus
-	(*ReceiverCounters)(nil),                   // 15: nackcast.v1.ReceiverCounters
-	(*EpochStats)(nil),                         // 16: nackcast.v1.EpochStats
-	(*durationpb.Duration)(nil),                // 17: google.protobuf.Duration
-	(*Alert)(nil),                              // 18: nackcast.v1.Alert
-	(*timestamppb.Timestamp)(nil),              // 19: google.protobuf.Timestamp
+	(ChannelProblemKind)(0),                    // 0: nackcast.v1.ChannelProblemKind
+	(ObjectState)(0),                           // 1: nackcast.v1.ObjectState
+	(*ConfirmManifestRequest)(nil),             // 2: nackcast.v1.ConfirmManifestRequest
+	(*ConfirmManifestResponse)(nil),            // 3: nackcast.v1.ConfirmManifestResponse
+	(*VerifyChannelRequest)(nil),               // 4: nackcast.v1.VerifyChannelRequest
+	(*VerifyChannelResponse)(nil),              // 5: nackcast.v1.VerifyChannelResponse
+	(*ReceiverServiceWatchAlertsRequest)(nil),  // 6: nackcast.v1.ReceiverServiceWatchAlertsRequest
+	(*ReceiverServiceWatchAlertsResponse)(nil), // 7: nackcast.v1.ReceiverServiceWatchAlertsResponse
+	(*ReceiverServiceGetStatusRequest)(nil),    // 8: nackcast.v1.ReceiverServiceGetStatusRequest
+	(*ReceiverServiceGetStatusResponse)(nil),   // 9: nackcast.v1.ReceiverServiceGetStatusResponse
+	(*ReceiverServiceWatchStatusRequest)(nil),  // 10: nackcast.v1.ReceiverServiceWatchStatusRequest
+	(*ReceiverServiceWatchStatusResponse)(nil), // 11: nackcast.v1.ReceiverServiceWatchStatusResponse
+	(*ReceiverStatus)(nil),                     // 12: nackcast.v1.ReceiverStatus
+	(*ReceiverChannelStatus)(nil),              // 13: nackcast.v1.ReceiverChannelStatus
+	(*ChannelProblem)(nil),                     // 14: nackcast.v1.ChannelProblem
+	(*HeldManifest)(nil),                       // 15: nackcast.v1.HeldManifest
+	(*ReceiverObjectStatus)(nil),               // 16: nackcast.v1.ReceiverObjectStatus
+	(*ReceiverCounters)(nil),                   // 17: nackcast.v1.ReceiverCounters
+	(*EpochStats)(nil),                         // 18: nackcast.v1.EpochStats
+	(*durationpb.Duration)(nil),                // 19: google.protobuf.Duration
+	(*Alert)(nil),                              // 20: nackcast.v1.Alert
+	(*timestamppb.Timestamp)(nil),              // 21: google.protobuf.Timestamp
+	(*BuildInfo)(nil),                          // 22: nackcast.v1.BuildInfo
 }
 var file_nackcast_v1_receiver_proto_depIdxs = []int32{
-	17, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
-	18, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	11, // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	17, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	11, // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	12, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
-	15, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
-	19, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
-	16, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
-	18, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	14, // 10: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
-	17, // 11: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
-	13, // 12: nackcast.v1.ReceiverChannelStatus.held_manifest:type_name -> nackcast.v1.HeldManifest
-	19, // 13: nackcast.v1.HeldManifest.since:type_name -> google.protobuf.Timestamp
-	0,  // 14: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
-	19, // 15: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
-	19, // 16: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
-	7,  // 17: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
-	9,  // 18: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
-	5,  // 19: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
-	3,  // 20: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
-	1,  // 21: nackcast.v1.ReceiverService.ConfirmManifest:input_type -> nackcast.v1.ConfirmManifestRequest
-	8,  // 22: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
-	10, // 23: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
-	6,  // 24: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
-	4,  // 25: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
-	2,  // 26: nackcast.v1.ReceiverService.ConfirmManifest:output_type -> nackcast.v1.ConfirmManifestResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
+	20, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	12, // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	19, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	12, // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	13, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
+	17, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
+	21, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
+	18, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
+	20, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	22, // 10: nackcast.v1.ReceiverStatus.build:type_name -> nackcast.v1.BuildInfo
+	21, // 11: nackcast.v1.ReceiverStatus.started:type_name -> google.protobuf.Timestamp
+	16, // 12: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
+	19, // 13: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
+	15, // 14: nackcast.v1.ReceiverChannelStatus.held_manifest:type_name -> nackcast.v1.HeldManifest
+	14, // 15: nackcast.v1.ReceiverChannelStatus.problem:type_name -> nackcast.v1.ChannelProblem
+	21, // 16: nackcast.v1.ReceiverChannelStatus.distribution_started:type_name -> google.protobuf.Timestamp
+	21, // 17: nackcast.v1.ReceiverChannelStatus.last_progress:type_name -> google.protobuf.Timestamp
+	21, // 18: nackcast.v1.ReceiverChannelStatus.last_complete:type_name -> google.protobuf.Timestamp
+	0,  // 19: nackcast.v1.ChannelProblem.kind:type_name -> nackcast.v1.ChannelProblemKind
+	21, // 20: nackcast.v1.ChannelProblem.since:type_name -> google.protobuf.Timestamp
+	21, // 21: nackcast.v1.HeldManifest.since:type_name -> google.protobuf.Timestamp
+	1,  // 22: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
+	21, // 23: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
+	21, // 24: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 25: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
+	10, // 26: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
+	6,  // 27: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
+	4,  // 28: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
+	2,  // 29: nackcast.v1.ReceiverService.ConfirmManifest:input_type -> nackcast.v1.ConfirmManifestRequest
+	9,  // 30: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
+	11, // 31: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
+	7,  // 32: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
+	5,  // 33: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
+	3,  // 34: nackcast.v1.ReceiverService.ConfirmManifest:output_type -> nackcast.v1.ConfirmManifestResponse
+	30, // [30:35] is the sub-list for method output_type
+	25, // [25:30] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_receiver_proto_init() }
@@ -1597,13 +1832,14 @@ func file_nackcast_v1_receiver_proto_init() {
 		return
 	}
 	file_nackcast_v1_alert_proto_init()
+	file_nackcast_v1_build_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_receiver_proto_rawDesc), len(file_nackcast_v1_receiver_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      2,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

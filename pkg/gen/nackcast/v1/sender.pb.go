@@ -1648,8 +1648,20 @@ type SenderStatus struct {
 	// manifest (a publication, an origin change) and its first packet: the
 	// fetch wave after the ANNOUNCE ending, at most -first-pass-delay.
 	LastFirstPassWait *durationpb.Duration `protobuf:"bytes,21,opt,name=last_first_pass_wait,json=lastFirstPassWait,proto3" json:"last_first_pass_wait,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The build the sender runs.
+	Build *BuildInfo `protobuf:"bytes,22,opt,name=build,proto3" json:"build,omitempty"`
+	// When the sender process started.
+	Started *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=started,proto3" json:"started,omitempty"`
+	// For a backup: the epoch the primary reported at its last successful
+	// check; zero when it never answered.
+	PrimaryEpoch uint64 `protobuf:"fixed64,24,opt,name=primary_epoch,json=primaryEpoch,proto3" json:"primary_epoch,omitempty"`
+	// For a backup: the state the primary reported at its last successful
+	// check.
+	PrimaryState SenderState `protobuf:"varint,25,opt,name=primary_state,json=primaryState,proto3,enum=nackcast.v1.SenderState" json:"primary_state,omitempty"`
+	// For a backup: when the primary last answered a check.
+	PrimarySeenAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=primary_seen_at,json=primarySeenAt,proto3" json:"primary_seen_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SenderStatus) Reset() {
@@ -1825,6 +1837,41 @@ func (x *SenderStatus) GetDivergedChannels() []string {
 func (x *SenderStatus) GetLastFirstPassWait() *durationpb.Duration {
 	if x != nil {
 		return x.LastFirstPassWait
+	}
+	return nil
+}
+
+func (x *SenderStatus) GetBuild() *BuildInfo {
+	if x != nil {
+		return x.Build
+	}
+	return nil
+}
+
+func (x *SenderStatus) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *SenderStatus) GetPrimaryEpoch() uint64 {
+	if x != nil {
+		return x.PrimaryEpoch
+	}
+	return 0
+}
+
+func (x *SenderStatus) GetPrimaryState() SenderState {
+	if x != nil {
+		return x.PrimaryState
+	}
+	return SenderState_SENDER_STATE_UNSPECIFIED
+}
+
+func (x *SenderStatus) GetPrimarySeenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PrimarySeenAt
 	}
 	return nil
 }
@@ -2238,14 +2285,17 @@ func (*PublishObjectRequest_Data) isPublishObjectRequest_Part() {}
 // PublishHeader describes an object being uploaded.
 type PublishHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Channel to publish into; created if it does not exist.
+	// Channel to publish into. It must exist unless create_channel is set.
 	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
 	// Path of the object within the channel (same rules as manifest paths).
 	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	// Exact size in bytes.
 	Size uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
 	// SHA-256 of the content (32 bytes); the upload fails if it differs.
-	Sha256        []byte `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 []byte `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Create the channel (a directory of the origin) when it does not exist;
+	// without it, publishing into an unknown channel fails with NOT_FOUND.
+	CreateChannel bool `protobuf:"varint,5,opt,name=create_channel,json=createChannel,proto3" json:"create_channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2306,6 +2356,13 @@ func (x *PublishHeader) GetSha256() []byte {
 		return x.Sha256
 	}
 	return nil
+}
+
+func (x *PublishHeader) GetCreateChannel() bool {
+	if x != nil {
+		return x.CreateChannel
+	}
+	return false
 }
 
 // PublishObjectResponse describes the published object.
@@ -2468,7 +2525,7 @@ var File_nackcast_v1_sender_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\n" +
-	"\x18nackcast/v1/sender.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\x1a\x1anackcast/v1/manifest.proto\"\x8b\x03\n" +
+	"\x18nackcast/v1/sender.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\x1a\x17nackcast/v1/build.proto\x1a\x1anackcast/v1/manifest.proto\"\x8b\x03\n" +
 	"\vNackRequest\x12\x1f\n" +
 	"\vreceiver_id\x18\x01 \x01(\tR\n" +
 	"receiverId\x12\x18\n" +
@@ -2558,7 +2615,7 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x0finclude_objects\x18\x01 \x01(\bR\x0eincludeObjects\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"U\n" +
 	" SenderServiceWatchStatusResponse\x121\n" +
-	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xa2\a\n" +
+	"\x06status\x18\x01 \x01(\v2\x19.nackcast.v1.SenderStatusR\x06status\"\xae\t\n" +
 	"\fSenderStatus\x12\x1b\n" +
 	"\tsender_id\x18\x01 \x01(\tR\bsenderId\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.nackcast.v1.SenderRoleR\x04role\x12.\n" +
@@ -2583,7 +2640,12 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x04rate\x18\x12 \x01(\x01R\x04rate\x12%\n" +
 	"\x0erate_decreases\x18\x13 \x01(\x04R\rrateDecreases\x12+\n" +
 	"\x11diverged_channels\x18\x14 \x03(\tR\x10divergedChannels\x12J\n" +
-	"\x14last_first_pass_wait\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x11lastFirstPassWait\"\xf8\x01\n" +
+	"\x14last_first_pass_wait\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x11lastFirstPassWait\x12,\n" +
+	"\x05build\x18\x16 \x01(\v2\x16.nackcast.v1.BuildInfoR\x05build\x124\n" +
+	"\astarted\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12#\n" +
+	"\rprimary_epoch\x18\x18 \x01(\x06R\fprimaryEpoch\x12=\n" +
+	"\rprimary_state\x18\x19 \x01(\x0e2\x18.nackcast.v1.SenderStateR\fprimaryState\x12B\n" +
+	"\x0fprimary_seen_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\rprimarySeenAt\"\xf8\x01\n" +
 	"\x13SenderChannelStatus\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
@@ -2618,12 +2680,13 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x14PublishObjectRequest\x124\n" +
 	"\x06header\x18\x01 \x01(\v2\x1a.nackcast.v1.PublishHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
-	"\x04part\"i\n" +
+	"\x04part\"\x90\x01\n" +
 	"\rPublishHeader\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"t\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\x12%\n" +
+	"\x0ecreate_channel\x18\x05 \x01(\bR\rcreateChannel\"t\n" +
 	"\x15PublishObjectResponse\x120\n" +
 	"\x06object\x18\x01 \x01(\v2\x18.nackcast.v1.ObjectEntryR\x06object\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\"C\n" +
@@ -2721,7 +2784,8 @@ var file_nackcast_v1_sender_proto_goTypes = []any{
 	(*Alert)(nil),                            // 36: nackcast.v1.Alert
 	(*Manifest)(nil),                         // 37: nackcast.v1.Manifest
 	(*timestamppb.Timestamp)(nil),            // 38: google.protobuf.Timestamp
-	(*ObjectEntry)(nil),                      // 39: nackcast.v1.ObjectEntry
+	(*BuildInfo)(nil),                        // 39: nackcast.v1.BuildInfo
+	(*ObjectEntry)(nil),                      // 40: nackcast.v1.ObjectEntry
 }
 var file_nackcast_v1_sender_proto_depIdxs = []int32{
 	7,  // 0: nackcast.v1.NackRequest.objects:type_name -> nackcast.v1.ObjectNack
@@ -2751,37 +2815,41 @@ var file_nackcast_v1_sender_proto_depIdxs = []int32{
 	36, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
 	38, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
 	34, // 26: nackcast.v1.SenderStatus.last_first_pass_wait:type_name -> google.protobuf.Duration
-	27, // 27: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
-	3,  // 28: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
-	30, // 29: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
-	39, // 30: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
-	4,  // 31: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
-	5,  // 32: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
-	14, // 33: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
-	16, // 34: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
-	18, // 35: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
-	21, // 36: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
-	23, // 37: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
-	10, // 38: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
-	12, // 39: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
-	29, // 40: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
-	32, // 41: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
-	9,  // 42: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
-	6,  // 43: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
-	15, // 44: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
-	17, // 45: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
-	19, // 46: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
-	22, // 47: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
-	24, // 48: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
-	11, // 49: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
-	13, // 50: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
-	31, // 51: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
-	33, // 52: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
-	42, // [42:53] is the sub-list for method output_type
-	31, // [31:42] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	39, // 27: nackcast.v1.SenderStatus.build:type_name -> nackcast.v1.BuildInfo
+	38, // 28: nackcast.v1.SenderStatus.started:type_name -> google.protobuf.Timestamp
+	2,  // 29: nackcast.v1.SenderStatus.primary_state:type_name -> nackcast.v1.SenderState
+	38, // 30: nackcast.v1.SenderStatus.primary_seen_at:type_name -> google.protobuf.Timestamp
+	27, // 31: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
+	3,  // 32: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
+	30, // 33: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
+	40, // 34: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
+	4,  // 35: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
+	5,  // 36: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
+	14, // 37: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
+	16, // 38: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
+	18, // 39: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
+	21, // 40: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
+	23, // 41: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
+	10, // 42: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
+	12, // 43: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
+	29, // 44: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
+	32, // 45: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
+	9,  // 46: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
+	6,  // 47: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
+	15, // 48: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
+	17, // 49: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
+	19, // 50: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
+	22, // 51: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
+	24, // 52: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
+	11, // 53: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
+	13, // 54: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
+	31, // 55: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
+	33, // 56: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
+	46, // [46:57] is the sub-list for method output_type
+	35, // [35:46] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_sender_proto_init() }
@@ -2790,6 +2858,7 @@ func file_nackcast_v1_sender_proto_init() {
 		return
 	}
 	file_nackcast_v1_alert_proto_init()
+	file_nackcast_v1_build_proto_init()
 	file_nackcast_v1_manifest_proto_init()
 	file_nackcast_v1_sender_proto_msgTypes[25].OneofWrappers = []any{
 		(*PublishObjectRequest_Header)(nil),
