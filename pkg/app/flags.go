@@ -24,30 +24,52 @@ func EnvName(name string) string {
 }
 
 // Parse parses args into fs. A flag not given on the command line takes
-// its value from its environment variable, else from the config file named
+// its value from its environment variable, else from the config file
 // named by the "config" flag, if fs has one (lines of "name = value", '#'
-// starts a comment), else keeps its
-// default. Every bad value is reported at once, with the flag's name and
-// where the value came from.
+// starts a comment), else keeps its default. Every bad value is reported
+// at once, with the flag's name and where the value came from, and so is
+// every NACKCAST_ variable of the environment that no nackcast program
+// reads (CheckEnv).
 func Parse(fs *flag.FlagSet, args []string) error {
+	_, err := ParseSources(fs, args)
+	return err
+}
+
+// Sources says where Parse took each flag's value from, by flag name:
+// "the command line", "NACKCAST_<FLAG> in the environment" or "config
+// file F". A flag left at its default has no entry.
+type Sources map[string]string
+
+// Of describes where flag name's value came from ("its default" for a
+// flag that was not set).
+func (s Sources) Of(name string) string {
+	if src, ok := s[name]; ok {
+		return src
+	}
+	return "its default"
+}
+
+// ParseSources is Parse, and also returns where each value came from, for
+// errors about settings that conflict.
+func ParseSources(fs *flag.FlagSet, args []string) (Sources, error) {
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fromEnv := map[string]bool{}
+	src := Sources{}
+	fs.Visit(func(f *flag.Flag) { src[f.Name] = "the command line" })
+	errs := []error{CheckEnv(fs, os.Environ())}
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if _, ok := src[f.Name]; ok {
 			return
 		}
-		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			fromEnv[f.Name] = true
+		name := EnvName(f.Name)
+		if v, ok := os.LookupEnv(name); ok {
+			src[f.Name] = name + " in the environment"
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q (environment): %w", EnvName(f.Name), v, err))
+				errs = append(errs, fmt.Errorf("%s=%q (environment): %w", name, v, err))
 			}
 		}
 	})
@@ -70,15 +92,121 @@ func Parse(fs *flag.FlagSet, args []string) error {
 				errs = append(errs, fmt.Errorf("%s: unknown setting %q", file, n))
 				continue
 			}
-			if set[n] || fromEnv[n] {
+			if _, ok := src[n]; ok {
 				continue
 			}
+			src[n] = "config file " + file
 			if err := fs.Set(n, vals[n]); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s = %q: %w", file, n, vals[n], err))
 			}
 		}
 	}
+	return src, errors.Join(errs...)
+}
+
+// otherEnv are the NACKCAST_ variables that are not a flag of any nackcast
+// program but that nackcast's tools read, by what reads them. A service
+// accepts them silently: they sit in the shells, CI jobs and ConfigMaps
+// that start services.
+var otherEnv = map[string]string{
+	"NACKCAST_PACKET_KEYS":              "the services' packet keys (text of a -packet-key-file)",
+	"NACKCAST_IMAGE":                    "deploy/compose: the image",
+	"NACKCAST_SAMPLE_LARGE":             "deploy/compose: the sample channel's large file",
+	"NACKCAST_PRIMARY_FIRST_PASS_DELAY": "deploy/compose: the primary's -first-pass-delay",
+	"NACKCAST_REQUIRE_ROOT_TESTS":       "tests: fail rather than skip the tests that need root",
+	"NACKCAST_NETNS":                    "tests: run the network namespace tests",
+	"NACKCAST_SIM_SEEDS":                "tests: seeds of the simulator",
+	"NACKCAST_SIM_TRACE":                "tests: the simulator's trace",
+	"NACKCAST_TEST_DEBUG":               "tests: keep the end-to-end tests' logs",
+}
+
+// CheckEnv reports every NACKCAST_ variable of environ (as os.Environ
+// gives it) that is neither a flag of fs nor read by any nackcast
+// program: a misspelt variable would otherwise be ignored without a word.
+// A variable of another program (nackctl's NACKCAST_ADDR, a receiver flag
+// in a sender's environment) is accepted, since shells and ConfigMaps
+// share variables. Each error names the variable and the nearest known
+// one.
+func CheckEnv(fs *flag.FlagSet, environ []string) error {
+	own := map[string]string{} // variable -> flag of fs
+	fs.VisitAll(func(f *flag.Flag) { own[EnvName(f.Name)] = f.Name })
+	var errs []error
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		if _, ok := own[name]; ok {
+			continue
+		}
+		if _, ok := flagEnv[name]; ok {
+			continue
+		}
+		if _, ok := otherEnv[name]; ok {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s (environment): not a setting of any nackcast program; did you mean %s?", name, nearestEnv(name, own)))
+	}
 	return errors.Join(errs...)
+}
+
+// nearestEnv returns the known variable closest to name (edit distance),
+// preferring, at equal distance, a flag of the running program (own), then
+// the alphabetical first; a flag is named with its flag.
+func nearestEnv(name string, own map[string]string) string {
+	best, bestD, bestOwn := "", -1, false
+	consider := func(cand string, isOwn bool) {
+		d := editDistance(name, cand)
+		switch {
+		case bestD < 0, d < bestD,
+			d == bestD && isOwn && !bestOwn,
+			d == bestD && isOwn == bestOwn && cand < best:
+			best, bestD, bestOwn = cand, d, isOwn
+		}
+	}
+	for cand := range own {
+		consider(cand, true)
+	}
+	for cand := range flagEnv {
+		consider(cand, false)
+	}
+	for cand := range otherEnv {
+		consider(cand, false)
+	}
+	if f, ok := own[best]; ok {
+		return fmt.Sprintf("%s (-%s)", best, f)
+	}
+	if who, ok := flagEnv[best]; ok {
+		return fmt.Sprintf("%s (-%s of %s)", best, flagOf(best), who)
+	}
+	return fmt.Sprintf("%s (%s)", best, otherEnv[best])
+}
+
+// flagOf is the flag whose variable is env: NACKCAST_NACK_TIMEOUT is
+// nack-timeout.
+func flagOf(env string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, EnvPrefix), "_", "-"))
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func readConfigFile(path string) (map[string]string, error) {

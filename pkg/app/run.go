@@ -269,7 +269,9 @@ type Build func(log hclog.Logger, srv *rpc.Server) (Engine, error)
 // gRPC services whose health follows the engine's readiness. It returns
 // the process exit code: 2 for bad configuration, 1 for a failure.
 func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Build, services ...string) int {
-	if err := Parse(fs, args); err != nil {
+	src, err := ParseSources(fs, args)
+	common.Transport.Sources = src
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -19,6 +20,9 @@ type Transport struct {
 	// ServerName overrides the name checked in servers' certificates
 	// (default: the host of the address dialled).
 	ServerName string
+	// Sources says where the flags' values came from (ParseSources), for
+	// the error about conflicting settings.
+	Sources Sources
 
 	tls *tlsconf.Reloader
 }
@@ -39,7 +43,7 @@ var ErrNoTransport = errors.New("no gRPC transport security configured: give -tl
 func (t *Transport) Setup(log hclog.Logger) error {
 	switch {
 	case t.TLS.Enabled() && t.Plaintext:
-		return errors.New("-plaintext and -tls-* are exclusive")
+		return t.conflict()
 	case t.Plaintext:
 		return nil
 	case !t.TLS.Enabled():
@@ -54,6 +58,33 @@ func (t *Transport) Setup(log hclog.Logger) error {
 	}
 	t.tls = r
 	return nil
+}
+
+// conflict explains that plaintext and TLS were both asked for, and where
+// each setting came from: a NACKCAST_PLAINTEXT left in a shell that now
+// starts a TLS service is the usual cause.
+func (t *Transport) conflict() error {
+	var tls []string // "-tls-ca, -tls-key (from the command line)"
+	var names []string
+	src := ""
+	flush := func() {
+		if len(names) > 0 {
+			tls = append(tls, fmt.Sprintf("%s (from %s)", strings.Join(names, ", "), src))
+		}
+		names = nil
+	}
+	for _, f := range []struct{ name, value string }{{"tls-ca", t.TLS.CA}, {"tls-cert", t.TLS.Cert}, {"tls-key", t.TLS.Key}} {
+		if f.value == "" {
+			continue
+		}
+		if s := t.Sources.Of(f.name); s != src {
+			flush()
+			src = s
+		}
+		names = append(names, "-"+f.name)
+	}
+	flush()
+	return fmt.Errorf("-plaintext (from %s) and %s are exclusive: choose mutual TLS or plaintext, not both", t.Sources.Of("plaintext"), strings.Join(tls, "; "))
 }
 
 // Secure reports whether mutual TLS is in use.
