@@ -106,7 +106,8 @@ func (t *Transport) ServerOptions(p tlsconf.Policy) []grpc.ServerOption {
 		return nil
 	}
 	return []grpc.ServerOption{
-		grpc.Creds(t.tls.ServerCredentials()),
+		// A plaintext client is told that TLS is required (not a bare EOF).
+		grpc.Creds(tlsconf.RefusePlaintext(t.tls.ServerCredentials())),
 		grpc.ChainUnaryInterceptor(tlsconf.UnaryInterceptor(p)),
 		grpc.ChainStreamInterceptor(tlsconf.StreamInterceptor(p)),
 	}

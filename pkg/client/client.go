@@ -30,10 +30,19 @@ func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return rpc.Dial(addr, opts...)
 }
 
+// PublishOption changes the header of an upload.
+type PublishOption func(*pb.PublishHeader)
+
+// CreateChannel lets an upload create its channel when the sender does not
+// have it; without it, publishing into an unknown channel fails with
+// NOT_FOUND, so that a misspelt channel name is an error, not a new
+// channel.
+func CreateChannel() PublishOption { return func(h *pb.PublishHeader) { h.CreateChannel = true } }
+
 // PublishFile uploads the file at local into channel as path: it hashes the
 // file, then streams it with its size and SHA-256, which the sender checks
 // before it renames the object into its origin.
-func PublishFile(ctx context.Context, sc pb.SenderServiceClient, channel, path, local string) (*pb.PublishObjectResponse, error) {
+func PublishFile(ctx context.Context, sc pb.SenderServiceClient, channel, path, local string, opts ...PublishOption) (*pb.PublishObjectResponse, error) {
 	f, err := os.Open(local)
 	if err != nil {
 		return nil, err
@@ -53,7 +62,11 @@ func PublishFile(ctx context.Context, sc pb.SenderServiceClient, channel, path, 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return Publish(ctx, sc, &pb.PublishHeader{Channel: channel, Path: path, Size: uint64(st.Size()), Sha256: h.Sum(nil)}, f)
+	hdr := &pb.PublishHeader{Channel: channel, Path: path, Size: uint64(st.Size()), Sha256: h.Sum(nil)}
+	for _, o := range opts {
+		o(hdr)
+	}
+	return Publish(ctx, sc, hdr, f)
 }
 
 // Publish streams content described by header to the sender.

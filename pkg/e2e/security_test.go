@@ -60,7 +60,9 @@ func dialAs(t *testing.T, addr string, f tlsconf.Files) *grpc.ClientConn {
 //     counted unauthenticated) and still completes, verified, by unicast
 //     pulls its receiver certificate entitles it to;
 //   - a receiver's certificate cannot publish or delete; a certificate
-//     of another CA and a plaintext client get nothing; the admin can.
+//     of another CA and a plaintext client get nothing (the latter told
+//     that TLS is required); a receiver's certificate NACKs only under its
+//     own name; the admin can.
 func TestSecureCloud(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
@@ -154,8 +156,22 @@ func TestSecureCloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if _, err := pb.NewSenderServiceClient(plain).GetManifest(short, &pb.GetManifestRequest{Channel: "c"}); err == nil {
-		t.Error("a plaintext client got the manifest")
+	// A plaintext client gets nothing, and is told why (not a bare EOF):
+	// the Go client, and nackctl with its hint.
+	if _, err := pb.NewSenderServiceClient(plain).GetManifest(short, &pb.GetManifestRequest{Channel: "c"}); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "requires mutual TLS") {
+		t.Errorf("plaintext client: %v, want Unauthenticated saying TLS is required", err)
+	}
+	if code, _, stderr := nackctl(t, "-addr", addr, "channels"); code != 1 || !strings.Contains(stderr, "requires mutual TLS") || !strings.Contains(stderr, "-tls-ca") {
+		t.Errorf("plaintext nackctl: exit %d, %q; want 1 and the TLS flags to use", code, stderr)
+	}
+	// A receiver's certificate speaks only for its own name.
+	nack := &pb.NackRequest{ReceiverId: "receiver-1", Channel: "c"}
+	if _, err := asReceiver.Nack(ctx, nack); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "intruder") {
+		t.Errorf("NACK as another receiver: %v, want PermissionDenied naming the certificate", err)
+	}
+	nack.ReceiverId = "intruder"
+	if _, err := asReceiver.Nack(ctx, nack); err != nil {
+		t.Errorf("NACK under the certificate's own name: %v", err)
 	}
 	admin, err := rpc.Dial(addr, cl.DialOptions()...)
 	if err != nil {
@@ -202,6 +218,13 @@ func TestSignedManifests(t *testing.T) {
 	st := bad.Status(false)
 	if st.GetComplete() || st.GetCounters().GetMulticastBytes() != 0 || st.GetCounters().GetUnicastBytes() != 0 {
 		t.Errorf("receiver with another key: complete %v, %d bytes multicast, %d unicast; want nothing", st.GetComplete(), st.GetCounters().GetMulticastBytes(), st.GetCounters().GetUnicastBytes())
+	}
+	// Its status says why, not just 0 B of 0 B.
+	if p := st.GetChannels()[0].GetProblem(); p.GetKind() != pb.ChannelProblemKind_CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED || !strings.Contains(p.GetMessage(), "signature") {
+		t.Errorf("problem of the receiver with another key = %v, want MANIFEST_REJECTED naming the signature", p)
+	}
+	if p := good.Status(false).GetChannels()[0].GetProblem(); p != nil {
+		t.Errorf("problem of the receiver with the key = %v, want none", p)
 	}
 }
 

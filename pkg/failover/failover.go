@@ -164,6 +164,12 @@ type Backup struct {
 	handBy  time.Time
 	heard   time.Time
 	failing time.Time
+	// aliveSince is when the current run of checks that found the
+	// primary alive (SERVING, or heard on the group) began; zero after a
+	// check that did not. A receiver's earlier NACK counts towards an
+	// alert only if it came within this run: one that came while the
+	// primary was starting, or down, says nothing about the network.
+	aliveSince time.Time
 	// graceFrom is when the grace began: the backup started or stood by.
 	graceFrom time.Time
 	// seen remembers receivers whose NACK was disregarded, with when, in
@@ -197,7 +203,10 @@ func (b *Backup) Nack() NackStep {
 // when it was heard on the group since its checks began to fail, or
 // within the grace; only a SERVING answer ends a run of failing checks,
 // so the grace can never make a primary that multicasts with its control
-// plane cut look dead again.
+// plane cut look dead again. The network alert needs two NACKs from the
+// receiver while the primary was known alive throughout (not merely
+// assumed alive within the grace): receivers that start before their
+// primary, or NACKed it while it was getting ready, raise none.
 func (b *Backup) PrimaryChecked(now time.Time, receiver string, serving bool) Outcome {
 	switch b.state {
 	case Active:
@@ -216,10 +225,17 @@ func (b *Backup) PrimaryChecked(now time.Time, receiver string, serving bool) Ou
 		b.set(Active, now)
 		clear(b.seen)
 		b.order = b.order[:0]
+		b.aliveSince = time.Time{}
 		return TakeOver
 	}
+	switch {
+	case assumed:
+		b.aliveSince = time.Time{}
+	case b.aliveSince.IsZero() || b.aliveSince.After(now):
+		b.aliveSince = now
+	}
 	b.expire(now)
-	if _, again := b.seen[receiver]; again && !assumed {
+	if prev, again := b.seen[receiver]; again && !assumed && !prev.Before(b.aliveSince) {
 		b.seen[receiver] = now
 		return Alert
 	}

@@ -31,6 +31,15 @@ func TestFigure5Branches(t *testing.T) {
 		{"525 primary alive: disregard", func(b *Backup) {}, "r1", true, Disregard, Standby},
 		{"535 second NACK while alive: alert", func(b *Backup) { b.PrimaryChecked(t0, "r1", true) }, "r1", true, Alert, Standby},
 		{"another receiver's first NACK: disregard", func(b *Backup) { b.PrimaryChecked(t0, "r1", true) }, "r2", true, Disregard, Standby},
+		{"first NACK while the primary was starting (grace): disregard", func(b *Backup) {
+			b.cfg.Grace = time.Hour
+			b.PrimaryChecked(t0.Add(-time.Second), "r1", false)
+		}, "r1", true, Disregard, Standby},
+		{"second NACK after the primary became alive: alert", func(b *Backup) {
+			b.cfg.Grace = time.Hour
+			b.PrimaryChecked(t0.Add(-2*time.Second), "r1", false)
+			b.PrimaryChecked(t0.Add(-time.Second), "r1", true)
+		}, "r1", true, Alert, Standby},
 		{"second NACK after the alert window: disregard", func(b *Backup) { b.PrimaryChecked(t0.Add(-2*time.Minute), "r1", true) }, "r1", true, Disregard, Standby},
 		{"510 primary dead: take over", func(b *Backup) {}, "r1", false, TakeOver, Active},
 		{"already active: serve", func(b *Backup) { b.PrimaryChecked(t0, "r9", false) }, "r1", true, ServeNow, Active},

@@ -98,6 +98,9 @@ func (r *Receiver) checkStuck(now time.Time) {
 			}
 		}
 		if have != ch.progressHave || ch.progressAt.IsZero() {
+			if have > ch.progressHave {
+				ch.lastProgress = now
+			}
 			ch.progressHave, ch.progressAt = have, now
 			continue
 		}

@@ -69,6 +69,12 @@ func (r *Receiver) nackLoop(ctx context.Context, ch *chanState) {
 			if err != nil && ctx.Err() != nil {
 				return
 			}
+			if err != nil {
+				kind, msg := classify(ch.name, "manifest fetch", err)
+				r.mu.Lock()
+				r.setProblem(ch, kind, msg)
+				r.mu.Unlock()
+			}
 			switch {
 			case err == nil:
 				fetchBackoff = firstBackoff
@@ -198,7 +204,9 @@ func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
 		}
 	}
 	if err != nil {
+		kind, msg := classify(ch.name, "NACK", err)
 		r.mu.Lock()
+		r.setProblem(ch, kind, msg)
 		wait := ch.core.OnFailure(r.now())
 		r.mu.Unlock()
 		if ctx.Err() == nil {
@@ -225,7 +233,9 @@ func (r *Receiver) nackOnce(ctx context.Context, ch *chanState, now time.Time) {
 			reply.Actions[i] = scheduler.NotFound
 		}
 	}
+	r.setActive(addr)
 	r.mu.Lock()
+	clearProblem(ch, rpcProblems...)
 	acts := ch.core.OnReply(r.now(), reqs, reply, version)
 	if acts.RefetchManifest && ch.held != nil && ch.held.m.Version == reply.ManifestVersion {
 		acts.RefetchManifest = false // already fetched and held back
@@ -270,28 +280,30 @@ func (r *Receiver) sendNack(ctx context.Context, req *pb.NackRequest) (*pb.NackR
 	}
 	resp, err := call(r.primary)
 	if err == nil {
-		r.setActive(r.cfg.Primary)
 		return resp, r.primary, r.cfg.Primary, nil
 	}
 	if r.backup == nil || !repair.ShouldFailover(status.Code(err)) {
-		return nil, nil, "", fmt.Errorf("primary %s: %w", r.cfg.Primary, err)
+		return nil, nil, "", status.Errorf(status.Code(err), "primary %s: %s", r.cfg.Primary, brief(err))
 	}
-	r.mu.Lock()
-	r.failovers++
-	r.mu.Unlock()
 	r.nackLog.Warn("primary did not answer; sending nack to backup", "primary", r.cfg.Primary, "backup", r.cfg.Backup, "error", status.Code(err))
 	resp, err2 := call(r.backup)
 	if err2 != nil {
-		return nil, nil, "", fmt.Errorf("primary %s: %w; backup %s: %w", r.cfg.Primary, err, r.cfg.Backup, err2)
+		return nil, nil, "", status.Errorf(status.Code(err2), "primary %s: %s; backup %s: %s", r.cfg.Primary, brief(err), r.cfg.Backup, brief(err2))
 	}
-	r.setActive(r.cfg.Backup)
 	return resp, r.backup, r.cfg.Backup, nil
 }
 
+// setActive records the sender that served the receiver's last NACK; a
+// switch from the primary (or from none) to the backup counts a failover.
+// A backup's "the primary is alive" bounce serves nothing and is not
+// recorded.
 func (r *Receiver) setActive(addr string) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if addr == r.cfg.Backup && r.activeSender != addr {
+		r.failovers++
+	}
 	r.activeSender = addr
-	r.mu.Unlock()
 }
 
 // fetchManifest fetches and validates the channel's manifest from the
@@ -316,14 +328,21 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	// reconnection attempts, so it lands the moment the primary serves.
 	resp, err := get(r.primary, first)
 	if err != nil && r.backup != nil && repair.ShouldFailover(status.Code(err)) {
-		resp, err = get(r.backup, false)
+		var errB error
+		if resp, errB = get(r.backup, false); errB != nil {
+			// The backup's code decides the retry (a backup that does
+			// not know the channel: NotFound), the message names both.
+			return status.Errorf(status.Code(errB), "primary %s: %s; backup %s: %s", r.cfg.Primary, brief(err), r.cfg.Backup, brief(errB))
+		}
+		err = nil
 	}
 	if err != nil {
-		return err
+		return status.Errorf(status.Code(err), "primary %s: %s", r.cfg.Primary, brief(err))
 	}
 	r.stats.ManifestFetches.Add(1)
 	r.mu.Lock()
 	ch.fetchedAt = r.now()
+	clearProblem(ch, rpcProblems...)
 	r.mu.Unlock()
 	m, err := manifest.FromProto(resp.GetManifest())
 	if err == nil && m.Channel != ch.name {
@@ -343,6 +362,9 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		r.manifestAlert(ch.name, err)
 		return err
 	}
+	r.mu.Lock()
+	clearProblem(ch, pb.ChannelProblemKind_CHANNEL_PROBLEM_KIND_MANIFEST_REJECTED)
+	r.mu.Unlock()
 	src := repair.Source{Sender: resp.GetSenderId(), Epoch: resp.GetEpoch(), Active: servesAsActive(resp.GetState())}
 	// One adoption at a time per channel: ConfirmManifest installs too.
 	ch.installMu.Lock()

@@ -121,11 +121,21 @@ type chanState struct {
 	// installMu makes adoptions of the channel's manifests one at a
 	// time (the NACK loop's fetches, an operator's ConfirmManifest).
 	installMu sync.Mutex
-	firstAt   time.Time
+	// distStart is when the latest distribution began: the channel went
+	// from complete (or from no manifest) to lacking something. doneAt is
+	// when it was last complete, zero while it is not.
+	distStart time.Time
 	doneAt    time.Time
-	// progressHave and progressAt track progress for the stuck alert.
+	// progressHave and progressAt track progress for the stuck alert;
+	// lastProgress is when the channel last gained bytes.
 	progressHave uint64
 	progressAt   time.Time
+	lastProgress time.Time
+	// lastDone is when the channel was last complete (doneAt, kept while
+	// the channel is incomplete again).
+	lastDone time.Time
+	// problem is why the channel makes no progress, or nil.
+	problem *problem
 }
 
 // Receiver is a running receiver.
@@ -180,6 +190,7 @@ type Receiver struct {
 	feedback chan socketReport
 	pulls    chan pullJob
 	readyCh  chan struct{}
+	started  time.Time
 }
 
 type commitJob struct {
@@ -230,6 +241,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 	for _, o := range opts {
 		o(r)
 	}
+	r.started = r.now()
 	if cfg.LossRate > 0 {
 		rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		r.loss = func() bool { return rnd.Float64() < cfg.LossRate }
@@ -444,8 +456,10 @@ func (r *Receiver) install(ch *chanState, m *manifest.Manifest) {
 	ch.objs = next
 	ch.refetch = false
 	ch.announced = m.Version
-	if ch.firstAt.IsZero() {
-		ch.firstAt = r.now()
+	if old == nil || !ch.doneAt.IsZero() {
+		// A distribution begins: the channel was complete (or had no
+		// manifest). A new version while one is under way continues it.
+		ch.distStart = r.now()
 	}
 	ch.doneAt = time.Time{}
 	for _, o := range next {
@@ -524,6 +538,7 @@ func (r *Receiver) markComplete(ch *chanState, o *objState, id manifest.FileIden
 	o.partial, o.missing, o.held = nil, nil, 0
 	r.dropParity(o)
 	r.stats.ObjectsCompleted.Add(1)
+	ch.lastProgress = r.now()
 	r.checkDone(ch)
 }
 
@@ -539,8 +554,11 @@ func (r *Receiver) checkDone(ch *chanState) {
 		}
 	}
 	ch.doneAt = r.now()
+	ch.lastDone = ch.doneAt
+	// Complete: whatever kept the senders from answering did not stop it.
+	clearProblem(ch, rpcProblems...)
 	r.log.Info("channel complete", "channel", ch.name, "objects", len(ch.objs), "bytes", ch.m.TotalBytes(),
-		"elapsed", ch.doneAt.Sub(ch.firstAt).Round(time.Millisecond))
+		"elapsed", ch.doneAt.Sub(ch.distStart).Round(time.Millisecond))
 }
 
 func (r *Receiver) poke(ch *chanState) {

@@ -14,7 +14,16 @@ import (
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/repair"
 	"github.com/nackcast/nackcast/pkg/rpc"
+	"github.com/nackcast/nackcast/pkg/version"
 )
+
+// stamp is t as a Timestamp, or nil for the zero time.
+func stamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
 
 // Status returns a snapshot of the receiver's state.
 func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
@@ -27,6 +36,8 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 		Time:         timestamppb.New(r.now()),
 		Complete:     true,
 		DiskFull:     r.diskFull.Load(),
+		Build:        version.Get().Proto(),
+		Started:      timestamppb.New(r.started),
 		Counters: &pb.ReceiverCounters{
 			PacketsReceived:        r.stats.PacketsReceived.Load(),
 			PacketsMalformed:       r.stats.PacketsMalformed.Load(),
@@ -68,7 +79,10 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 	slices.SortFunc(st.Epochs, func(a, b *pb.EpochStats) int { return a.GetFirstSeen().AsTime().Compare(b.GetFirstSeen().AsTime()) })
 	for _, name := range r.cfg.Channels {
 		ch := r.channels[name]
-		cs := &pb.ReceiverChannelStatus{Channel: name}
+		cs := &pb.ReceiverChannelStatus{Channel: name, Problem: r.problemStatus(ch), ManifestSender: ch.from}
+		cs.DistributionStarted = stamp(ch.distStart)
+		cs.LastProgress = stamp(ch.lastProgress)
+		cs.LastComplete = stamp(ch.lastDone)
 		if ch.m == nil {
 			st.Complete = false
 			st.Channels = append(st.Channels, cs)
@@ -114,7 +128,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 		}
 		cs.Complete = cs.ObjectsComplete == cs.ObjectsTotal
 		if cs.Complete && !ch.doneAt.IsZero() {
-			cs.CompletionTime = durationpb.New(ch.doneAt.Sub(ch.firstAt))
+			cs.CompletionTime = durationpb.New(ch.doneAt.Sub(ch.distStart))
 		}
 		if !cs.Complete {
 			st.Complete = false

@@ -45,6 +45,22 @@ func (s *Sender) checkPrimary(ctx context.Context) (alive bool) {
 	return alive
 }
 
+// viewPrimary records the epoch and state the primary reports, for the
+// backup's status.
+func (s *Sender) viewPrimary(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.HealthTimeout)
+	resp, err := pb.NewSenderServiceClient(s.peer).GetStatus(cctx, &pb.SenderServiceGetStatusRequest{})
+	cancel()
+	if err != nil {
+		s.foLog.Debug("primary status", "primary", s.cfg.Peer, "error", err)
+		return
+	}
+	s.mu.Lock()
+	s.primarySeen = s.now()
+	s.primaryEpoch, s.primaryState = resp.GetStatus().GetEpoch(), resp.GetStatus().GetState()
+	s.mu.Unlock()
+}
+
 // backupNack runs the seed's Figure 5 for a NACK arriving at the backup. It
 // returns a response when the NACK is not to be served by Figure 4.
 func (s *Sender) backupNack(ctx context.Context, req *pb.NackRequest) *pb.NackResponse {
@@ -216,8 +232,11 @@ func (s *Sender) jobsDrained(now time.Time) {
 	}
 }
 
-// watchPrimary is the active backup's periodic check of the primary: a
-// primary seen serving again is taken as its signal (¶39).
+// watchPrimary checks the primary every CheckInterval. For an active
+// backup this is the periodic check of ¶39: a primary seen serving again
+// is taken as its signal. A standing-by backup checks only to keep its
+// view of the primary current for operators (status, metrics); taking
+// over stays the business of receivers' NACKs (Figure 5).
 func (s *Sender) watchPrimary(ctx context.Context) {
 	t := time.NewTicker(s.cfg.CheckInterval)
 	defer t.Stop()
@@ -227,13 +246,16 @@ func (s *Sender) watchPrimary(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		serving := s.checkPrimary(ctx)
+		if serving {
+			s.viewPrimary(ctx)
+		}
 		s.mu.Lock()
 		st, _ := s.fo.State()
 		s.mu.Unlock()
 		if st != failover.Active {
 			continue
 		}
-		serving := s.checkPrimary(ctx)
 		now := s.now()
 		s.mu.Lock()
 		inFlight, _ := s.sched.Load()

@@ -68,6 +68,11 @@ func (s *Sender) Publish(ctx context.Context, src publishSource) (*pb.PublishObj
 	if err := s.notReady(); err != nil {
 		return nil, err
 	}
+	if !h.GetCreateChannel() && !slices.Contains(s.cfg.Channels, h.GetChannel()) {
+		if _, err := s.lookup(h.GetChannel()); err != nil {
+			return nil, fmt.Errorf("%w; to create it, publish with create_channel set (nackctl publish -create)", err)
+		}
+	}
 	dir := filepath.Join(s.cfg.OriginDir, h.GetChannel())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

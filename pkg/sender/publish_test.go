@@ -3,6 +3,8 @@ package sender
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,8 +88,18 @@ func TestPublishObject(t *testing.T) {
 	if st.State != scheduler.Pooled || st.Passes != 0 {
 		t.Errorf("published object state %v, passes %d: want pooled for its first pass", st.State, st.Passes)
 	}
-	// A new channel is created on the fly; replacing an object works.
-	if _, err := upload(t, c, header("fresh", "a", []byte("x")), []byte("x"), 10); err != nil {
+	// An unknown channel is an error (a misspelt name must not become a
+	// channel) unless the upload asks to create it; replacing an object
+	// works.
+	if _, err := upload(t, c, header("fresh", "a", []byte("x")), []byte("x"), 10); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "-create") {
+		t.Fatalf("publish into an unknown channel: %v, want NotFound naming -create", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.cfg.OriginDir, "fresh")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused publish created the channel's directory: %v", err)
+	}
+	create := header("fresh", "a", []byte("x"))
+	create.CreateChannel = true
+	if _, err := upload(t, c, create, []byte("x"), 10); err != nil {
 		t.Fatalf("publish into a new channel: %v", err)
 	}
 	if _, err := upload(t, c, header("fresh", "a", []byte("yz")), []byte("yz"), 10); err != nil {

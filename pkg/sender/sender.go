@@ -35,6 +35,7 @@ import (
 	"github.com/nackcast/nackcast/pkg/ratectl"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/scheduler"
+	"github.com/nackcast/nackcast/pkg/version"
 )
 
 // Sentinel errors, mapped to gRPC codes by the service.
@@ -114,8 +115,14 @@ type Sender struct {
 	checkMu          sync.Mutex
 	primaryAlive     bool
 	primaryCheckedAt time.Time
-	takeovers        uint64
-	alerts           alerts.Log
+	// primarySeen is when the primary last answered a check, with the
+	// epoch and state it reported then (from its GetStatus).
+	primarySeen  time.Time
+	primaryEpoch uint64
+	primaryState pb.SenderState
+	started      time.Time
+	takeovers    uint64
+	alerts       alerts.Log
 
 	// rateCtl adapts the pacing rate to receivers' overrun reports (nil
 	// when unpaced or not adaptive); limiter is the transmitter's pacer.
@@ -200,6 +207,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Sender, error) {
 	}
 	now := s.now()
 	s.stateSince = now
+	s.started = now
 	s.epoch = uint64(now.UnixNano())
 	s.sched = scheduler.New(cfg.Scheduler, now)
 	if cfg.Role == Backup {
@@ -721,6 +729,8 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 	defer s.mu.Unlock()
 	inFlight, pooled := s.sched.Load()
 	st := &pb.SenderStatus{
+		Build:        version.Get().Proto(),
+		Started:      timestamp(s.started),
 		SenderId:     s.cfg.ID,
 		Role:         roleProto(s.cfg.Role),
 		State:        s.state,
@@ -767,6 +777,10 @@ func (s *Sender) Status(includeObjects bool) *pb.SenderStatus {
 		st.PrimaryAlive = s.primaryAlive
 		if !s.primaryCheckedAt.IsZero() {
 			st.PrimaryCheckedAt = timestamp(s.primaryCheckedAt)
+		}
+		if !s.primarySeen.IsZero() {
+			st.PrimarySeenAt = timestamp(s.primarySeen)
+			st.PrimaryEpoch, st.PrimaryState = s.primaryEpoch, s.primaryState
 		}
 	}
 	names := make([]string, 0, len(s.channels))

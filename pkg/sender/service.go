@@ -13,11 +13,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nackcast/nackcast/pkg/app"
 	"github.com/nackcast/nackcast/pkg/chunks"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/scheduler"
+	"github.com/nackcast/nackcast/pkg/tlsconf"
 )
 
 // Limits on requests.
@@ -85,6 +87,9 @@ func (v *Service) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackRespon
 // full caps it at what that receiver drains. Only the active sender paces
 // by it; the reply carries the rate afterwards.
 func (s *Sender) Feedback(ctx context.Context, req *pb.FeedbackRequest) (*pb.FeedbackResponse, error) {
+	if err := checkReceiverID(ctx, req.GetReceiverId()); err != nil {
+		return nil, err
+	}
 	fill := float64(req.GetQueueFill())
 	if math.IsNaN(fill) || fill < 0 || fill > 4 {
 		return nil, status.Errorf(codes.InvalidArgument, "queue_fill %v: must be between 0 and 1", req.GetQueueFill())
@@ -115,8 +120,23 @@ func (v *Service) Feedback(ctx context.Context, req *pb.FeedbackRequest) (*pb.Fe
 	return resp, toStatus(err)
 }
 
+// checkReceiverID refuses a request whose receiver_id is not the name of
+// the verified client certificate of a receiver: under mutual TLS one
+// receiver cannot speak for another (in the backup's alerts, the logs, the
+// limits). Without TLS there is no name to check.
+func checkReceiverID(ctx context.Context, id string) error {
+	name, role, ok := tlsconf.PeerIdentity(ctx)
+	if !ok || role != app.RoleReceiver || id == name {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "receiver_id %q is not the name in this receiver's certificate (%q): run the receiver with -id %s, or give it a certificate of its own", id, name, name)
+}
+
 // Nack validates and applies a NACK: on a backup, Figure 5 first.
 func (s *Sender) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackResponse, error) {
+	if err := checkReceiverID(ctx, req.GetReceiverId()); err != nil {
+		return nil, err
+	}
 	if err := manifest.ValidateChannelName(req.GetChannel()); err != nil {
 		return nil, err
 	}

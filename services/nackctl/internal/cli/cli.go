@@ -21,6 +21,7 @@ import (
 
 	"github.com/nackcast/nackcast/pkg/client"
 	"github.com/nackcast/nackcast/pkg/tlsconf"
+	"github.com/nackcast/nackcast/pkg/version"
 )
 
 // Env is what a command runs against.
@@ -78,7 +79,7 @@ func init() {
 		{"wait", "[-for DUR] [-objects N] ADDR...", "wait until receivers are complete (holding at least N objects); exit 1 if time runs out", cmdWait},
 		{"channels", "", "list a sender's channels", cmdChannels},
 		{"manifest", "CHANNEL", "show a channel's manifest", cmdManifest},
-		{"publish", "-channel C [-path P] FILE", "upload FILE into channel C (its first multicast pass follows)", cmdPublish},
+		{"publish", "-channel C [-path P] [-create] FILE", "upload FILE into channel C (its first multicast pass follows)", cmdPublish},
 		{"delete", "-channel C PATH", "delete an object from a channel", cmdDelete},
 		{"alerts", "[-for DUR] [ADDR]", "follow the alert stream of a sender, backup or receiver", cmdAlerts},
 		{"sample", "[-small N] [-large SIZE] DIR", "write a sample channel into DIR (for demos and drills)", cmdSample},
@@ -87,6 +88,7 @@ func init() {
 		{"sum", "DIR", "print the SHA-256 of every file under DIR, like sha256sum, sorted by path", cmdSum},
 		{"manifest-key", "-out DIR", "make an Ed25519 key pair that signs manifests (senders -manifest-key, receivers -manifest-pubkey)", cmdManifestKey},
 		{"dev-certs", "-out DIR -certs NAME:ROLE,... [-hosts H,...] [-days N] [-force]", "make a development CA and certificates for mutual TLS, offline", cmdDevCerts},
+		{"version", "", "print nackctl's version (the services' is in their status)", cmdVersion},
 	}
 }
 
@@ -109,12 +111,17 @@ func Run(args []string, env Env) int {
 	fs.StringVar(&c.tls.Cert, "tls-cert", env.Getenv("NACKCAST_TLS_CERT"), "client certificate, role admin to publish and delete (env NACKCAST_TLS_CERT)")
 	fs.StringVar(&c.tls.Key, "tls-key", env.Getenv("NACKCAST_TLS_KEY"), "private key of -tls-cert (env NACKCAST_TLS_KEY)")
 	fs.StringVar(&c.tlsName, "tls-server-name", env.Getenv("NACKCAST_TLS_SERVER_NAME"), "name expected in the services' certificates (default: the host dialled)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() { usage(env.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(env.Stdout, "nackctl", version.Get())
+		return 0
 	}
 	if c.output != "human" && c.output != "json" {
 		fmt.Fprintf(env.Stderr, "nackctl: -o %q: want human or json\n", c.output)
@@ -135,6 +142,16 @@ func Run(args []string, env Env) int {
 		}
 		err := cmd.run(context.Background(), c, fs.Args()[1:])
 		if err == nil {
+			return 0
+		}
+		var help helpShown
+		if errors.As(err, &help) {
+			fmt.Fprintf(env.Stdout, "usage: nackctl %s %s\n\n%s\n", name, cmd.args, cmd.help)
+			if n := countFlags(help.fs); n > 0 {
+				fmt.Fprintln(env.Stdout, "\nflags:")
+				help.fs.SetOutput(env.Stdout)
+				help.fs.PrintDefaults()
+			}
 			return 0
 		}
 		var ue usageError
@@ -160,6 +177,18 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fs.PrintDefaults()
 }
 
+// helpShown is what parse returns for -h: Run prints the command's usage
+// and flags, and exits 0.
+type helpShown struct{ fs *flag.FlagSet }
+
+func (h helpShown) Error() string { return "help requested" }
+
+func countFlags(fs *flag.FlagSet) int {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n
+}
+
 type usageError struct{ err error }
 
 func (u usageError) Error() string { return u.err.Error() }
@@ -178,11 +207,7 @@ func explain(addr, service string, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		msg := st.Message()
-		if i := strings.LastIndex(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-		return fmt.Errorf("cannot reach %s: %s", addr, strings.TrimSuffix(msg, "\""))
+		return fmt.Errorf("cannot reach %s: %s", addr, unavailable(st.Message()))
 	case codes.Unimplemented:
 		return fmt.Errorf("%s does not serve %s (is it the right service and port?)", addr, service)
 	case codes.DeadlineExceeded:
@@ -191,6 +216,26 @@ func explain(addr, service string, err error) error {
 		return fmt.Errorf("%s: %s", addr, st.Message())
 	}
 	return fmt.Errorf("%s: %s: %s", addr, st.Code(), st.Message())
+}
+
+// unavailable shortens the transport's description of a failed connection
+// and says what to do when the cause is a TLS mismatch, which otherwise
+// shows as a bare EOF.
+func unavailable(msg string) string {
+	switch {
+	case strings.Contains(msg, "INADEQUATE_SECURITY"), strings.Contains(msg, "requires TLS"):
+		return "the service requires mutual TLS: pass -tls-ca, -tls-cert and -tls-key (or set NACKCAST_TLS_CA, NACKCAST_TLS_CERT and NACKCAST_TLS_KEY)"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "the service speaks plaintext, not TLS: drop -tls-ca, -tls-cert and -tls-key (and unset NACKCAST_TLS_*)"
+	case strings.Contains(msg, "server preface"), strings.HasSuffix(msg, "EOF") || strings.HasSuffix(msg, "EOF\""):
+		return "the connection was closed at once (EOF); if the service runs mutual TLS, pass -tls-ca, -tls-cert and -tls-key (or set NACKCAST_TLS_*)"
+	case strings.Contains(msg, "graceful_stop"), strings.Contains(msg, "NO_ERROR"):
+		return "the service is shutting down"
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return strings.Trim(msg, "\"")
 }
 
 // printJSON writes one protobuf message as a line of JSON.
@@ -216,6 +261,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpShown{fs}
+			}
 			return nil, usageError{err}
 		}
 		args = fs.Args()

@@ -15,9 +15,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/nackcast/nackcast/pkg/client"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/version"
 )
 
 const (
@@ -92,16 +94,9 @@ func printSender(w io.Writer, addr string, st *pb.SenderStatus, objects bool) {
 		k.GetNacks(), k.GetRepliesWait(), k.GetRepliesUnicast(), k.GetRepliesNotFound(), st.GetNackRate(), st.GetNackInterval().AsDuration())
 	fmt.Fprintf(w, "  jobs: %d in flight, %d pooled; passes %d (%d repair)\n", st.GetJobsInFlight(), st.GetJobsPooled(), k.GetPasses(), k.GetRepairPasses())
 	fmt.Fprintf(w, "  sent: %s in %d packets (content %s); pulls %d (%s)\n", human(k.GetBytesSent()), k.GetPacketsSent(), human(k.GetDataBytesSent()), k.GetPulls(), human(k.GetPullBytes()))
+	fmt.Fprintf(w, "  version %s; up since %s\n", buildString(st.GetBuild()), clock(st.GetStarted()))
 	if st.GetPrimary() != "" {
-		alive := "down"
-		if st.GetPrimaryAlive() {
-			alive = "alive"
-		}
-		checked := "never"
-		if st.GetPrimaryCheckedAt() != nil {
-			checked = st.GetPrimaryCheckedAt().AsTime().Local().Format("15:04:05")
-		}
-		fmt.Fprintf(w, "  primary %s: %s (checked %s); takeovers %d\n", st.GetPrimary(), alive, checked, st.GetTakeovers())
+		fmt.Fprintf(w, "  primary %s: %s; takeovers %d\n", st.GetPrimary(), primaryView(st), st.GetTakeovers())
 	}
 	fmt.Fprintf(w, "  alerts: %d\n", st.GetAlerts())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -122,6 +117,54 @@ func printSender(w io.Writer, addr string, st *pb.SenderStatus, objects bool) {
 	}
 }
 
+// primaryView is a backup's view of its primary, in words.
+func primaryView(st *pb.SenderStatus) string {
+	if st.GetPrimaryCheckedAt() == nil {
+		return "not checked yet"
+	}
+	checked := clock(st.GetPrimaryCheckedAt())
+	if st.GetPrimaryAlive() {
+		if st.GetPrimarySeenAt() != nil {
+			return fmt.Sprintf("alive, %s, epoch %d (checked %s)", lower(st.GetPrimaryState(), "SENDER_STATE_"), st.GetPrimaryEpoch(), checked)
+		}
+		return fmt.Sprintf("alive (checked %s)", checked)
+	}
+	last := "never"
+	if st.GetPrimarySeenAt() != nil {
+		last = clock(st.GetPrimarySeenAt())
+	}
+	return fmt.Sprintf("DOWN (checked %s, last answered %s)", checked, last)
+}
+
+// clock formats a time of today as 15:04:05, an older one with its date,
+// and none as "-".
+func clock(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	t := ts.AsTime().Local()
+	if t.Format(time.DateOnly) != time.Now().Format(time.DateOnly) {
+		return t.Format(time.DateTime)
+	}
+	return t.Format(time.TimeOnly)
+}
+
+// buildString is a service's build in one line.
+func buildString(b *pb.BuildInfo) string {
+	if b == nil {
+		return "unknown (a service older than this nackctl)"
+	}
+	return version.Info{Version: b.GetVersion(), Revision: b.GetRevision(), Modified: b.GetModified(), GoVersion: b.GetGoVersion()}.String()
+}
+
+// problemLine is a channel's problem in words, or "".
+func problemLine(p *pb.ChannelProblem) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s since %s: %s", strings.ReplaceAll(lower(p.GetKind(), "CHANNEL_PROBLEM_KIND_"), "_", " "), clock(p.GetSince()), p.GetMessage())
+}
+
 func printReceiver(w io.Writer, addr string, st *pb.ReceiverStatus, objects bool) {
 	k := st.GetCounters()
 	state := "incomplete"
@@ -133,6 +176,7 @@ func printReceiver(w io.Writer, addr string, st *pb.ReceiverStatus, objects bool
 		active = "none yet"
 	}
 	fmt.Fprintf(w, "receiver %s at %s: %s; active sender %s; failovers %d; alerts %d\n", st.GetReceiverId(), addr, state, active, st.GetFailovers(), st.GetAlerts())
+	fmt.Fprintf(w, "  version %s; up since %s\n", buildString(st.GetBuild()), clock(st.GetStarted()))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CHANNEL\tPROGRESS\tCOMPLETE\tPARTIAL\tMISSING\tBYTES\tMANIFEST\tTOOK")
 	for _, ch := range st.GetChannels() {
@@ -145,6 +189,13 @@ func printReceiver(w io.Writer, addr string, st *pb.ReceiverStatus, objects bool
 	}
 	tw.Flush()
 	for _, ch := range st.GetChannels() {
+		if p := problemLine(ch.GetProblem()); p != "" {
+			fmt.Fprintf(w, "  STUCK on %s: %s\n", ch.GetChannel(), p)
+		}
+		if !ch.GetComplete() && ch.GetDistributionStarted() != nil {
+			fmt.Fprintf(w, "  %s: distribution began %s; last progress %s; last complete %s\n", ch.GetChannel(),
+				clock(ch.GetDistributionStarted()), clock(ch.GetLastProgress()), clock(ch.GetLastComplete()))
+		}
 		if h := ch.GetHeldManifest(); h != nil {
 			fmt.Fprintf(w, "  HELD BACK on %s: manifest %016x from %s would remove %d objects (%s); install it with: nackctl confirm-manifest -channel %s -version %016x %s\n",
 				ch.GetChannel(), h.GetManifestVersion(), h.GetSenderId(), h.GetObjectsRemoved(), human(h.GetBytesRemoved()), ch.GetChannel(), h.GetManifestVersion(), addr)
@@ -244,6 +295,7 @@ func cmdPublish(_ context.Context, c *ctx, args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	channel := fs.String("channel", "", "channel to publish into (required)")
 	path := fs.String("path", "", "path of the object in the channel (default: the file's name)")
+	create := fs.Bool("create", false, "create the channel if the sender does not have it (without it, an unknown channel is an error)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -261,7 +313,11 @@ func cmdPublish(_ context.Context, c *ctx, args []string) error {
 	}
 	defer cc.Close()
 	// Uploads take as long as they take: no deadline on the call.
-	resp, err := client.PublishFile(context.Background(), pb.NewSenderServiceClient(cc), *channel, *path, file)
+	var opts []client.PublishOption
+	if *create {
+		opts = append(opts, client.CreateChannel())
+	}
+	resp, err := client.PublishFile(context.Background(), pb.NewSenderServiceClient(cc), *channel, *path, file, opts...)
 	if err != nil {
 		if _, ok := status.FromError(err); ok {
 			return explain(c.addr, senderService, err)
@@ -326,6 +382,15 @@ func cmdAlerts(_ context.Context, c *ctx, args []string) error {
 	defer cc.Close()
 	sctx, cancel := withOptionalTimeout(*dur)
 	defer cancel()
+	if !c.json() {
+		// The stream sends nothing until there is an alert: say that it
+		// is open, on stderr so that stdout stays the alerts alone.
+		until := "Ctrl-C to stop"
+		if *dur > 0 {
+			until = fmt.Sprintf("for %v", *dur)
+		}
+		fmt.Fprintf(c.env.Stderr, "following the alerts of %s (the recent ones first, then new ones as they are raised; %s)\n", addr, until)
+	}
 	recv, service, err := openAlerts(sctx, cc, addr)
 	if err != nil {
 		if sctx.Err() != nil && *dur > 0 {
@@ -479,5 +544,17 @@ func cmdConfirmManifest(_ context.Context, c *ctx, args []string) error {
 		}
 		fmt.Fprintf(c.env.Stdout, "%s: manifest %016x of %s installed; %d objects removed\n", addr, v, *channel, resp.GetObjectsRemoved())
 	}
+	return nil
+}
+
+// cmdVersion prints nackctl's build.
+func cmdVersion(_ context.Context, c *ctx, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected arguments %q", args)
+	}
+	if c.json() {
+		return c.printJSON(version.Get().Proto())
+	}
+	fmt.Fprintln(c.env.Stdout, "nackctl", version.Get())
 	return nil
 }

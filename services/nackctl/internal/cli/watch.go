@@ -15,11 +15,14 @@ import (
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 )
 
-// progress is the last status of one receiver and its rates.
+// progress is the last status of one receiver and its rates. err is set
+// while the receiver cannot be reached (since lost); st then holds the
+// last status it sent.
 type progress struct {
 	addr  string
 	st    *pb.ReceiverStatus
 	err   error
+	lost  time.Time
 	rates map[string]*rate // by channel
 }
 
@@ -65,7 +68,17 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 	var mu sync.Mutex
 	rows := make([]*progress, len(addrs))
 	updated := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case updated <- struct{}{}:
+		default:
+		}
+	}
 	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for i, addr := range addrs {
 		rows[i] = &progress{addr: addr, rates: map[string]*rate{}}
 		cc, err := c.dial(addr)
@@ -73,58 +86,39 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 			return err
 		}
 		defer cc.Close()
-		stream, err := pb.NewReceiverServiceClient(cc).WatchStatus(wctx, &pb.ReceiverServiceWatchStatusRequest{Interval: durationpb.New(*every)})
-		if err != nil {
-			return explain(addr, receiverService, err)
-		}
+		rc := pb.NewReceiverServiceClient(cc)
 		wg.Add(1)
+		// One goroutine per receiver follows its status stream and, when
+		// the receiver goes away, marks its row and reconnects: one
+		// receiver restarting does not end the watch of the others.
 		go func(p *progress) {
 			defer wg.Done()
 			for {
-				m, err := stream.Recv()
-				mu.Lock()
-				if err != nil {
-					if wctx.Err() == nil && !errors.Is(err, io.EOF) {
-						p.err = explain(p.addr, receiverService, err)
-					}
-					mu.Unlock()
-					select {
-					case updated <- struct{}{}:
-					default:
-					}
+				err := c.follow(wctx, rc, p, &mu, *every, notify)
+				if wctx.Err() != nil {
 					return
 				}
-				p.st = m.GetStatus()
-				now := p.st.GetTime().AsTime()
-				for _, ch := range p.st.GetChannels() {
-					r := p.rates[ch.GetChannel()]
-					if r == nil {
-						r = &rate{}
-						p.rates[ch.GetChannel()] = r
-					}
-					r.update(ch.GetBytesHave(), now)
+				if err == nil {
+					err = errors.New("the status stream ended")
 				}
+				mu.Lock()
+				if p.err == nil {
+					p.lost = time.Now()
+					if c.json() {
+						fmt.Fprintf(c.env.Stderr, "nackctl watch: %v\n", explain(p.addr, receiverService, err))
+					}
+				}
+				p.err = explain(p.addr, receiverService, err)
 				mu.Unlock()
-				if c.json() {
-					mu.Lock()
-					// A status that cannot be written (stdout closed, say)
-					// ends the watch with that error, at the next tick.
-					if err := c.printJSON(m.GetStatus()); err != nil && p.err == nil {
-						p.err = fmt.Errorf("write the status of %s: %w", p.addr, err)
-					}
-					mu.Unlock()
-				}
+				notify()
 				select {
-				case updated <- struct{}{}:
-				default:
+				case <-wctx.Done():
+					return
+				case <-time.After(*every):
 				}
 			}
 		}(rows[i])
 	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
 
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
@@ -138,18 +132,12 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 			continue
 		}
 		mu.Lock()
-		for _, p := range rows {
-			if p.err != nil {
-				mu.Unlock()
-				return p.err
-			}
-		}
 		if !c.json() {
 			drawn = c.draw(rows, drawn)
 		}
 		done := true
 		for _, p := range rows {
-			done = done && p.st.GetComplete()
+			done = done && p.err == nil && p.st.GetComplete()
 		}
 		mu.Unlock()
 		if done && *untilComplete {
@@ -161,6 +149,45 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 	}
 }
 
+// follow reads one receiver's status stream into p until it fails or ctx
+// ends; a status that arrives clears p's error.
+func (c *ctx) follow(ctx context.Context, rc pb.ReceiverServiceClient, p *progress, mu *sync.Mutex, every time.Duration, notify func()) error {
+	stream, err := rc.WatchStatus(ctx, &pb.ReceiverServiceWatchStatusRequest{Interval: durationpb.New(every)})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		mu.Lock()
+		p.st, p.err = m.GetStatus(), nil
+		now := p.st.GetTime().AsTime()
+		for _, ch := range p.st.GetChannels() {
+			r := p.rates[ch.GetChannel()]
+			if r == nil {
+				r = &rate{}
+				p.rates[ch.GetChannel()] = r
+			}
+			r.update(ch.GetBytesHave(), now)
+		}
+		var werr error
+		if c.json() {
+			werr = c.printJSON(m.GetStatus())
+		}
+		mu.Unlock()
+		if werr != nil {
+			// stdout is gone (a closed pipe): nothing more to show.
+			return fmt.Errorf("write the status of %s: %w", p.addr, werr)
+		}
+		notify()
+	}
+}
+
 // draw prints one line per receiver and channel. On a terminal it redraws
 // the previous block in place; elsewhere it appends.
 func (c *ctx) draw(rows []*progress, drawn int) int {
@@ -169,9 +196,22 @@ func (c *ctx) draw(rows []*progress, drawn int) int {
 		fmt.Fprintf(&b, "\x1b[%dA", drawn)
 	}
 	lines := 0
+	wipe := ""
+	if c.env.TTY {
+		wipe = "\x1b[2K"
+	}
 	for _, p := range rows {
+		if p.err != nil {
+			last := ""
+			if p.st != nil {
+				last = fmt.Sprintf(" (last status %s)", p.st.GetTime().AsTime().Local().Format(time.TimeOnly))
+			}
+			fmt.Fprintf(&b, "%s%-22s UNREACHABLE since %s%s: %v\n", wipe, p.addr, p.lost.Local().Format(time.TimeOnly), last, p.err)
+			lines++
+			continue
+		}
 		if p.st == nil {
-			fmt.Fprintf(&b, "\x1b[2K%-22s waiting for the first status\n", p.addr)
+			fmt.Fprintf(&b, "%s%-22s waiting for the first status\n", wipe, p.addr)
 			lines++
 			continue
 		}
@@ -193,6 +233,9 @@ func (c *ctx) draw(rows []*progress, drawn int) int {
 			line := fmt.Sprintf("%-12s %-10s %s %5.1f%%  %9s / %-9s %8s/s  ETA %-6s %d/%d objects  via %s",
 				p.st.GetReceiverId(), ch.GetChannel(), bar(have, total, 20), percent(have, total),
 				human(have), human(total), human(uint64(bps)), eta, ch.GetObjectsComplete(), ch.GetObjectsTotal(), orNone(p.st.GetActiveSender()))
+			if pr := ch.GetProblem(); pr != nil {
+				line += "  STUCK: " + problemLine(pr)
+			}
 			if c.env.TTY {
 				b.WriteString("\x1b[2K")
 			}

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nackcast/nackcast/pkg/client"
+	"github.com/nackcast/nackcast/pkg/cloud"
+	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/receiver"
+	"github.com/nackcast/nackcast/pkg/sender"
+)
+
+// TestStuckReceiverSaysWhy: a receiver that cannot make progress says why
+// in its status (the operator's first question), not only in WARN logs.
+func TestStuckReceiverSaysWhy(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	writeFile(t, filepath.Join(origin, "c", "a.txt"), []byte("hello"))
+	_, sn := c.sender(origin, nil)
+	nowhere := reserveAddr(t)
+	tests := []struct {
+		name    string
+		primary string
+		channel string
+		kind    pb.ChannelProblemKind
+		says    []string
+	}{
+		{"unknown channel", sn.addr, "nope", pb.ChannelProblemKind_CHANNEL_PROBLEM_KIND_UNKNOWN_CHANNEL, []string{`"nope"`, "do not distribute"}},
+		{"sender unreachable", nowhere, "c", pb.ChannelProblemKind_CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE, []string{nowhere, "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := c.receiver(strings.ReplaceAll(tt.name, " ", "-"), tt.primary, func(cfg *receiver.Config) { cfg.Channels = []string{tt.channel} })
+			var p *pb.ChannelProblem
+			waitFor(t, 15*time.Second, "the receiver's status to name its problem", func() bool {
+				p = r.Status(false).GetChannels()[0].GetProblem()
+				return p.GetKind() == tt.kind
+			})
+			for _, s := range tt.says {
+				if !strings.Contains(p.GetMessage(), s) {
+					t.Errorf("problem %q does not say %q", p.GetMessage(), s)
+				}
+			}
+			if p.GetSince() == nil {
+				t.Errorf("problem %v has no time", p)
+			}
+		})
+	}
+	// A receiver of the real channel has none, and says who served its
+	// manifest.
+	ok, _ := c.receiver("fine", sn.addr, nil)
+	waitComplete(t, 20*time.Second, ok)
+	ch := ok.Status(false).GetChannels()[0]
+	if ch.GetProblem() != nil || ch.GetManifestSender() != "sender" {
+		t.Errorf("healthy receiver: problem %v, manifest sender %q; want none and \"sender\"", ch.GetProblem(), ch.GetManifestSender())
+	}
+}
+
+// TestCompletionTimeCountsFromDistribution: a publication that arrives
+// long after the receiver started reports how long its distribution took,
+// not the receiver's uptime ("TOOK 35.9 s" for a 5 s transfer).
+func TestCompletionTimeCountsFromDistribution(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	writeFile(t, filepath.Join(origin, "c", "a.txt"), []byte("first"))
+	_, sn := c.sender(origin, nil)
+	r, _ := c.receiver("r", sn.addr, nil)
+	waitComplete(t, 20*time.Second, r)
+	first := r.Status(false).GetChannels()[0]
+	if first.GetLastComplete() == nil || first.GetDistributionStarted() == nil || first.GetCompletionTime() == nil {
+		t.Fatalf("complete channel without its times: %v", first)
+	}
+
+	local := filepath.Join(c.dir, "new.bin")
+	if err := os.WriteFile(local, make([]byte, 300<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cc, err := client.Dial(sn.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	published := time.Now()
+	resp, err := client.PublishFile(ctx, pb.NewSenderServiceClient(cc), "c", "new.bin", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch *pb.ReceiverChannelStatus
+	waitFor(t, 20*time.Second, "the publication to arrive", func() bool {
+		ch = r.Status(false).GetChannels()[0]
+		return ch.GetComplete() && ch.GetManifestVersion() == resp.GetManifestVersion()
+	})
+	began, done := ch.GetDistributionStarted().AsTime(), ch.GetLastComplete().AsTime()
+	if began.Before(published) || !began.After(first.GetLastComplete().AsTime()) {
+		t.Errorf("distribution began %v: want after the publication (%v) and after the first completion (%v)", began, published, first.GetLastComplete().AsTime())
+	}
+	if took := ch.GetCompletionTime().AsDuration(); (took-done.Sub(began)).Abs() > time.Millisecond || took > time.Since(published) {
+		t.Errorf("completion time %v: want %v (last complete - distribution start), at most %v since the publication", took, done.Sub(began), time.Since(published))
+	}
+	if lp := ch.GetLastProgress(); lp == nil || lp.AsTime().Before(began) {
+		t.Errorf("last progress %v: want within the distribution (from %v)", lp, began)
+	}
+}
+
+// TestReceiversStartBeforePrimary: receivers and the backup start before
+// the primary (every Compose up). The receivers end up following the
+// primary with no failover counted, the backup raises no network alert
+// and, checking the primary while it stands by, reports it alive with its
+// epoch.
+func TestReceiversStartBeforePrimary(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	if _, err := (cloud.Sample{SmallFiles: 5, MaxSmall: 16 << 10, LargeBytes: 512 << 10, Seed: 5}).Generate(filepath.Join(origin, "c")); err != nil {
+		t.Fatal(err)
+	}
+	primaryAddr, backupAddr := reserveAddr(t), reserveAddr(t)
+	backup, _ := c.senderAt(origin, backupAddr, func(cfg *sender.Config) {
+		cfg.ID, cfg.Role, cfg.Peer = "backup", sender.Backup, primaryAddr
+		cfg.CheckInterval = 200 * time.Millisecond
+	})
+	r, _ := c.receiver("r", primaryAddr, func(cfg *receiver.Config) {
+		cfg.Backup = backupAddr
+		cfg.NackTimeout = 300 * time.Millisecond
+	})
+	waitFor(t, 10*time.Second, "the receiver to have tried its primary", func() bool {
+		return r.Status(false).GetChannels()[0].GetProblem() != nil
+	})
+	primary, _ := c.senderAt(origin, primaryAddr, func(cfg *sender.Config) { cfg.Peer = backupAddr })
+	waitComplete(t, 30*time.Second, r)
+	verify(t, origin, filepath.Join(c.dir, "r"))
+
+	st := r.Status(false)
+	if st.GetActiveSender() != primaryAddr && st.GetActiveSender() != "" {
+		t.Errorf("active sender %q, want the primary %s (or none when no NACK was needed)", st.GetActiveSender(), primaryAddr)
+	}
+	if st.GetFailovers() != 0 {
+		t.Errorf("%d failovers counted, want 0: every packet came from the primary", st.GetFailovers())
+	}
+	for _, e := range st.GetEpochs() {
+		if e.GetBackup() {
+			t.Errorf("packets from the backup: %v", e)
+		}
+	}
+	if p := st.GetChannels()[0].GetProblem(); p != nil {
+		t.Errorf("problem %v left after completing", p)
+	}
+	epoch := primary.Status(false).GetEpoch()
+	var bs *pb.SenderStatus
+	waitFor(t, 10*time.Second, "the backup to see the primary", func() bool {
+		bs = backup.Status(false)
+		return bs.GetPrimaryAlive() && bs.GetPrimaryEpoch() == epoch
+	})
+	if bs.GetPrimaryState() != pb.SenderState_SENDER_STATE_ACTIVE || bs.GetPrimarySeenAt() == nil || bs.GetState() != pb.SenderState_SENDER_STATE_STANDBY {
+		t.Errorf("backup: state %v, view of the primary %v seen %v; want standby, primary active and seen", bs.GetState(), bs.GetPrimaryState(), bs.GetPrimarySeenAt())
+	}
+	for _, a := range bs.GetRecentAlerts() {
+		if a.GetKind() == pb.AlertKind_ALERT_KIND_NETWORK {
+			t.Errorf("network alert for a receiver that started before its primary: %v", a)
+		}
+	}
+}
