@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,5 +166,65 @@ func TestReceiversStartBeforePrimary(t *testing.T) {
 		if a.GetKind() == pb.AlertKind_ALERT_KIND_NETWORK {
 			t.Errorf("network alert for a receiver that started before its primary: %v", a)
 		}
+	}
+}
+
+// TestWatchSurvivesAReceiverGoingAway: nackctl watch over two receivers
+// goes on showing the one that stays when the other stops, and marks the
+// gone one UNREACHABLE (it exited with a garbled error before).
+func TestWatchSurvivesAReceiverGoingAway(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	writeFile(t, filepath.Join(origin, "c", "a.txt"), []byte("hello"))
+	_, sn := c.sender(origin, nil)
+	r1, n1 := c.receiver("stays", sn.addr, nil)
+	r2, n2 := c.receiver("goes", sn.addr, nil)
+	waitComplete(t, 20*time.Second, r1, r2)
+
+	cmd := exec.Command(filepath.Join(binDir, "nackctl"), "watch", "-interval", "200ms", "-for", "60s", n2.addr, n1.addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	expect := func(what string, match func(string) bool) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("nackctl watch ended before %s", what)
+				}
+				if match(l) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no line showing %s", what)
+			}
+		}
+	}
+	expect("both receivers", func(l string) bool { return strings.HasPrefix(l, "goes ") && strings.Contains(l, "done") })
+	n2.stop()
+	expect("the gone receiver marked", func(l string) bool {
+		return strings.Contains(l, n2.addr) && strings.Contains(l, "UNREACHABLE")
+	})
+	expect("the other receiver still watched", func(l string) bool { return strings.HasPrefix(l, "stays ") && strings.Contains(l, "done") })
+	if cmd.ProcessState != nil {
+		t.Fatalf("nackctl watch exited: %v", cmd.ProcessState)
 	}
 }

@@ -233,6 +233,10 @@ func percent(a, b uint64) float64 {
 }
 
 func cmdChannels(_ context.Context, c *ctx, args []string) error {
+	args, err := parse(flag.NewFlagSet("channels", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
 	if len(args) > 0 {
 		return usagef("unexpected arguments %q", args)
 	}
@@ -259,6 +263,10 @@ func cmdChannels(_ context.Context, c *ctx, args []string) error {
 }
 
 func cmdManifest(_ context.Context, c *ctx, args []string) error {
+	args, err := parse(flag.NewFlagSet("manifest", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
 	if len(args) != 1 {
 		return usagef("want one channel name")
 	}
@@ -549,6 +557,10 @@ func cmdConfirmManifest(_ context.Context, c *ctx, args []string) error {
 
 // cmdVersion prints nackctl's build.
 func cmdVersion(_ context.Context, c *ctx, args []string) error {
+	args, err := parse(flag.NewFlagSet("version", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
 	if len(args) > 0 {
 		return usagef("unexpected arguments %q", args)
 	}

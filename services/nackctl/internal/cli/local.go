@@ -36,6 +36,10 @@ func cmdSample(_ context.Context, c *ctx, args []string) error {
 // cmdSum prints sha256sum-style lines for every file under DIR, skipping
 // nackcast's state directories.
 func cmdSum(_ context.Context, c *ctx, args []string) error {
+	args, err := parse(flag.NewFlagSet("sum", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
 	if len(args) != 1 {
 		return usagef("want one DIR")
 	}
