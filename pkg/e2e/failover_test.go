@@ -170,6 +170,12 @@ func TestPrimaryReturnsBackupHandsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	primaryEpoch := statusEpoch(t, ctx, run.Sender)
+	// The standing-by backup sees the restarted primary alive and active
+	// (it showed the active primary as down after a hand-back before).
+	waitFor(t, 10*time.Second, "the backup's view of the restarted primary", func() bool {
+		b := backupStatus(t, ctx, run)
+		return b.GetPrimaryAlive() && b.GetPrimaryEpoch() == primaryEpoch && b.GetPrimaryState() == pb.SenderState_SENDER_STATE_ACTIVE
+	})
 	for _, st := range sts {
 		var sawPrimary bool
 		for _, e := range st.GetEpochs() {

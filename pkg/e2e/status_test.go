@@ -228,3 +228,33 @@ func TestWatchSurvivesAReceiverGoingAway(t *testing.T) {
 		t.Fatalf("nackctl watch exited: %v", cmd.ProcessState)
 	}
 }
+
+// TestCLIOnUnknownChannelAndQuietAlerts: nackctl publish into a channel the
+// sender does not have fails (exit 1, naming -create) and creates nothing;
+// with -create it works; nackctl alerts says that it follows a stream that
+// has nothing to show yet.
+func TestCLIOnUnknownChannelAndQuietAlerts(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	writeFile(t, filepath.Join(origin, "c", "a.txt"), []byte("hello"))
+	_, sn := c.sender(origin, nil)
+	_, rn := c.receiver("r", sn.addr, nil)
+	file := filepath.Join(c.dir, "x.bin")
+	writeFile(t, file, []byte("x"))
+
+	code, _, stderr := nackctl(t, "-addr", sn.addr, "publish", "-channel", "nope", file)
+	if code != 1 || !strings.Contains(stderr, "unknown channel") || !strings.Contains(stderr, "-create") {
+		t.Errorf("publish into an unknown channel: exit %d, %q; want 1, naming -create", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(origin, "nope")); !os.IsNotExist(err) {
+		t.Errorf("the refused publication created the channel: %v", err)
+	}
+	if code, stdout, stderr := nackctl(t, "-addr", sn.addr, "publish", "-channel", "nope", "-create", file); code != 0 || !strings.Contains(stdout, "published") {
+		t.Errorf("publish -create: exit %d, %q %q", code, stdout, stderr)
+	}
+
+	code, stdout, stderr := nackctl(t, "alerts", "-for", "300ms", rn.addr)
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "following the alerts of "+rn.addr) {
+		t.Errorf("alerts of a quiet receiver: exit %d, stdout %q, stderr %q; want 0, nothing, and the following notice", code, stdout, stderr)
+	}
+}
