@@ -29,9 +29,16 @@ API_BASELINE := proto/released/nackcast-v1.binpb
 
 .DEFAULT_GOAL := help
 
+# The variables that help texts name, shown with their values.
+HELP_VARS := API_BASELINE FUZZ_EXECS SOAK IMAGE
+
 .PHONY: help
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v tty="$$([ -t 1 ] && echo 1)" -v vars='$(foreach v,$(HELP_VARS),$(v)=$($(v)))' \
+		'BEGIN { FS = ":[^#]*## "; n = split(vars, kv, " "); for (i = 1; i <= n; i++) { eq = index(kv[i], "="); val["$$(" substr(kv[i], 1, eq - 1) ")"] = substr(kv[i], eq + 1) } } \
+		/^[a-zA-Z0-9_.-]+:[^=]*## / { t[++m] = $$1; h[m] = $$2; if (length($$1) > w) w = length($$1) } \
+		END { for (i = 1; i <= m; i++) { for (k in val) { while ((p = index(h[i], k)) > 0) h[i] = substr(h[i], 1, p - 1) val[k] substr(h[i], p + length(k)) } \
+			if (tty) printf "  \033[36m%-*s\033[0m  %s\n", w, t[i], h[i]; else printf "  %-*s  %s\n", w, t[i], h[i] } }' $(MAKEFILE_LIST)
 
 .PHONY: tools
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## install pinned code generation tools into .tools/bin
@@ -156,26 +163,51 @@ docs: ## regenerate the README's configuration tables from the real flags
 	$(GO) run ./scripts/flagdoc
 
 IMAGE ?= nackcast:dev
+# The image's binaries: static, for Linux on the Docker engine's
+# architecture, whatever the host's GOOS is. They go to their own
+# directory, the build context, so that a plain `docker build` without it
+# stops at once (see deploy/docker/Dockerfile).
+IMAGE_DIR := $(BIN)/image
+IMAGE_GOARCH ?= $(shell docker version -f '{{.Server.Arch}}' 2>/dev/null || $(GO) env GOARCH)
 
 .PHONY: image
-image: build ## build the container image FROM scratch with the static binaries (offline)
-	docker build -f deploy/docker/Dockerfile -t $(IMAGE) .
+image: ## build the container image FROM scratch: static linux binaries into bin/image/, then docker build (offline)
+	rm -rf $(IMAGE_DIR) && mkdir -p $(IMAGE_DIR)/nackcast
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_DIR)/nackcast/ $(addprefix ./services/,$(SERVICES))
+	cp -R deploy/docker/rootfs $(IMAGE_DIR)/rootfs && find $(IMAGE_DIR)/rootfs -name .keep -delete
+	echo "nackcast $$(git describe --always --dirty 2>/dev/null) GOOS=linux GOARCH=$(IMAGE_GOARCH) CGO_ENABLED=0, built by make image" >$(IMAGE_DIR)/BUILT_BY_MAKE_IMAGE
+	docker build -f deploy/docker/Dockerfile -t $(IMAGE) $(IMAGE_DIR)
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_FILE := deploy/compose/docker-compose.yml
+# Where make compose-up puts the cloud's CA and admin certificate for
+# nackctl on the host.
+COMPOSE_CERTS := certs/compose
+COMPOSE_TLS := -tls-ca $(COMPOSE_CERTS)/ca.pem -tls-cert $(COMPOSE_CERTS)/admin.pem -tls-key $(COMPOSE_CERTS)/admin.key
 
 .PHONY: compose-up
-compose-up: image ## start the Compose cloud (primary, backup, three receivers) with a sample channel
+compose-up: image build ## start the Compose cloud (primary, backup, three receivers) with a sample channel; nackctl's certificates in certs/compose/
 	$(COMPOSE) -f $(COMPOSE_FILE) -p nackcast up -d
-	@echo "watch it: bin/nackctl watch -until-complete 127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103"
+	rm -rf $(COMPOSE_CERTS) && mkdir -p $(COMPOSE_CERTS)
+	docker cp "$$(docker ps -aq --filter label=com.docker.compose.project=nackcast --filter label=com.docker.compose.service=certs | head -n1)":/certs/. $(COMPOSE_CERTS)/
+	@echo
+	@echo "The cloud runs mutual TLS; its CA and the admin certificate are in $(COMPOSE_CERTS)/. Watch it:"
+	@echo "  bin/nackctl $(COMPOSE_TLS) watch -until-complete 127.0.0.1:7101 127.0.0.1:7102 127.0.0.1:7103"
+	@echo "or set them once for every nackctl command:"
+	@echo "  export NACKCAST_TLS_CA=$(COMPOSE_CERTS)/ca.pem NACKCAST_TLS_CERT=$(COMPOSE_CERTS)/admin.pem NACKCAST_TLS_KEY=$(COMPOSE_CERTS)/admin.key"
 
 .PHONY: compose-down
-compose-down: ## stop the Compose cloud and delete its volumes
+compose-down: ## stop the Compose cloud and delete its volumes and certs/compose/
 	$(COMPOSE) -f $(COMPOSE_FILE) -p nackcast down -v --remove-orphans
+	rm -rf $(COMPOSE_CERTS)
 
 .PHONY: compose-e2e
 compose-e2e: build ## Compose end-to-end drill: distribute, verify, fail over, hand back (needs Docker)
 	timeout --foreground 900 scripts/compose-e2e.sh
+
+.PHONY: doccheck
+doccheck: ## run every command block of README.md, deploy/README.md and deploy/k8s/README.md in a fresh clone of HEAD (scripts/doccheck)
+	$(GO) run ./scripts/doccheck $(DOCCHECK_FLAGS)
 
 .PHONY: clean
 clean: ## remove build outputs
