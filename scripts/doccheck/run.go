@@ -201,8 +201,7 @@ func (r *Runner) runScript(s *session, script string, logf *os.File, timeout tim
 		return "", pgid
 	case <-timer.C:
 		r.stop(pgid)
-		<-done
-		return fmt.Sprintf("timed out after %s (its processes were killed)", timeout), pgid
+		return fmt.Sprintf("timed out after %s (its processes were killed; the shell's end: %s)", timeout, exitText(<-done)), pgid
 	}
 }
 
@@ -240,8 +239,7 @@ func (r *Runner) finish(s *session) []Result {
 			}
 		case <-time.After(5 * time.Minute):
 			r.stop(cmd.Process.Pid)
-			<-done
-			fmt.Fprintf(r.Out, "-- cleanup timed out\n")
+			fmt.Fprintf(r.Out, "-- cleanup timed out (%s)\n", exitText(<-done))
 		}
 	}
 	for _, g := range s.groups {
@@ -393,6 +391,9 @@ func indent(s string) string {
 }
 
 func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
