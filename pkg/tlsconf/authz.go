@@ -2,7 +2,6 @@ package tlsconf
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"sort"
@@ -15,9 +14,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// PeerIdentity returns the name (Subject CommonName) and role (first
-// Subject OrganizationalUnit, or "" if there is none) of the certificate
-// the peer of a gRPC server call presented. ok is false if the peer
+// PeerIdentity returns the name (Subject CommonName) and role (see
+// RoleOf: the first Subject OrganizationalUnit, else the role of a
+// urn:nackcast:role: URI, else "") of the certificate the peer of a gRPC
+// server call presented. ok is false if the peer
 // presented no certificate that was verified, as on a plaintext
 // connection.
 //
@@ -46,14 +46,7 @@ func PeerIdentity(ctx context.Context) (name, role string, ok bool) {
 		return "", "", false
 	}
 	leaf := chains[0][0]
-	return leaf.Subject.CommonName, roleOf(leaf), true
-}
-
-func roleOf(c *x509.Certificate) string {
-	if len(c.Subject.OrganizationalUnit) == 0 {
-		return ""
-	}
-	return c.Subject.OrganizationalUnit[0]
+	return leaf.Subject.CommonName, RoleOf(leaf), true
 }
 
 // AnyRole, in the roles of a Rule or a Policy's Default, allows every peer
@@ -237,7 +230,7 @@ func (c *compiledPolicy) authorize(ctx context.Context, method string) error {
 		return nil
 	}
 	if role == "" {
-		return status.Errorf(codes.PermissionDenied, "%s is not allowed to peer %q: its certificate has no role (OrganizationalUnit)", method, name)
+		return status.Errorf(codes.PermissionDenied, "%s is not allowed to peer %q: its certificate has no role (OrganizationalUnit or urn:nackcast:role: URI, not two different ones)", method, name)
 	}
 	return status.Errorf(codes.PermissionDenied, "%s is not allowed to role %q (peer %q)", method, role, name)
 }

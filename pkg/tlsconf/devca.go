@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,7 +152,44 @@ func (ca *DevCA) PEM() (PEM, error) {
 // if role is empty); its subject alternative names are name, "localhost",
 // 127.0.0.1, ::1 and hosts, each an IP address or a DNS name.
 func (ca *DevCA) Issue(name, role string, hosts []string, validity time.Duration) (PEM, error) {
-	if name == "" {
+	req := CertRequest{Name: name}
+	if role != "" {
+		req.OrganizationalUnits = []string{role}
+	}
+	for _, h := range append([]string{name, "localhost", "127.0.0.1", "::1"}, hosts...) {
+		if h == "" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if !slices.ContainsFunc(req.IPAddresses, ip.Equal) {
+				req.IPAddresses = append(req.IPAddresses, ip)
+			}
+		} else if !slices.Contains(req.DNSNames, h) {
+			req.DNSNames = append(req.DNSNames, h)
+		}
+	}
+	return ca.IssueRequest(req, validity)
+}
+
+// A CertRequest says what a certificate of IssueRequest names: what an
+// issuer such as cert-manager is asked for.
+type CertRequest struct {
+	// Name is the Subject CommonName, the holder's nackcast name.
+	Name string
+	// OrganizationalUnits are the Subject's; the first is the role.
+	OrganizationalUnits []string
+	// DNSNames, IPAddresses and URIs are the subject alternative names;
+	// a role can also be a URI (RoleURI).
+	DNSNames    []string
+	IPAddresses []net.IP
+	URIs        []*url.URL
+}
+
+// IssueRequest makes a certificate and key signed by the CA for req, valid
+// for validity but never beyond the CA, for both server and client
+// authentication, with exactly the names of req.
+func (ca *DevCA) IssueRequest(req CertRequest, validity time.Duration) (PEM, error) {
+	if req.Name == "" {
 		return PEM{}, errors.New("certificate name is empty")
 	}
 	if validity <= 0 {
@@ -170,34 +208,21 @@ func (ca *DevCA) Issue(name, role string, hosts []string, validity time.Duration
 	if notAfter.After(ca.Cert.NotAfter) {
 		notAfter = ca.Cert.NotAfter
 	}
-	subject := pkix.Name{CommonName: name}
-	if role != "" {
-		subject.OrganizationalUnit = []string{role}
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               subject,
+		Subject:               pkix.Name{CommonName: req.Name, OrganizationalUnit: req.OrganizationalUnits},
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
-	}
-	for _, h := range append([]string{name, "localhost", "127.0.0.1", "::1"}, hosts...) {
-		if h == "" {
-			continue
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			if !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			}
-		} else if !slices.Contains(tmpl.DNSNames, h) {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
+		DNSNames:              req.DNSNames,
+		IPAddresses:           req.IPAddresses,
+		URIs:                  req.URIs,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		return PEM{}, fmt.Errorf("create certificate %s: %w", name, err)
+		return PEM{}, fmt.Errorf("create certificate %s: %w", req.Name, err)
 	}
 	return encodePEM(der, key)
 }

@@ -11,7 +11,9 @@
 // already open keep the material they were established with.
 //
 // The identity of a peer is the Subject CommonName of its certificate and
-// its role is the first Subject OrganizationalUnit. A Policy maps gRPC
+// its role is the first Subject OrganizationalUnit or, for issuers that
+// cannot set one, a URI subject alternative name urn:nackcast:role:ROLE
+// (RoleOf). A Policy maps gRPC
 // methods to the roles allowed to call them; UnaryInterceptor and
 // StreamInterceptor enforce it.
 //
@@ -193,7 +195,7 @@ func (r *Reloader) current() material {
 func (r *Reloader) logLoaded(msg string, m material) {
 	leaf := m.cert.Leaf
 	r.log.Info(msg, "cert", r.files.Cert, "name", leaf.Subject.CommonName,
-		"role", roleOf(leaf), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "ca", r.files.CA)
+		"role", RoleOf(leaf), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "ca", r.files.CA)
 	if time.Now().After(leaf.NotAfter) {
 		r.log.Warn("TLS certificate has expired", "cert", r.files.Cert, "not_after", leaf.NotAfter)
 	}
