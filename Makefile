@@ -10,6 +10,11 @@ GO           ?= go
 TOOLS        := $(CURDIR)/.tools/bin
 BIN          := $(CURDIR)/bin
 SERVICES     := sender backup receiver nackctl
+# The release version stamped into the binaries (-version, GetStatus,
+# nackcast_build_info): git describe, or nothing without git or tags, and
+# the binaries then report their module version or "devel".
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS      := -s -w $(if $(VERSION),-X github.com/nackcast/nackcast/pkg/version.Version=$(VERSION))
 export PATH  := $(TOOLS):$(PATH)
 
 BUF_VERSION                := v1.75.0
@@ -93,7 +98,7 @@ lint: tools $(TOOLS)/golangci-lint ## gofmt, buf lint and format, go vet, golang
 
 .PHONY: build
 build: ## build the service binaries into bin/
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
 
 .PHONY: test
 test: build ## unit, fuzz-seed and loopback integration tests with real processes (no root)
@@ -111,6 +116,15 @@ test-short: ## the fast loop: unit and fuzz-seed tests, no real processes or soc
 .PHONY: test-deploy
 test-deploy: ## render and check the Kubernetes manifests (module deploy/k8s)
 	cd deploy/k8s && $(GO) test -count=1 ./...
+
+MONITORING := deploy/helm/nackcast/files
+
+.PHONY: test-monitoring
+test-monitoring: ## alert rules: promtool check and unit tests (deploy/monitoring); a real Prometheus scraping a cloud of real processes (Debian's prometheus package)
+	promtool check rules $(MONITORING)/alerts.yaml
+	cd deploy/monitoring && promtool test rules alerts_test.yaml
+	$(GO) test -count=1 -timeout 300s -run 'TestMonitoringNamesExist|TestMetricNames' ./scripts/metricdoc
+	$(GO) test -count=1 -timeout 300s -run 'TestPrometheusScrapesCloud|TestMetricsForDashboards' -v ./pkg/e2e
 
 .PHONY: test-netns
 test-netns: build ## tests across network namespaces (root, iproute2, nftables)
@@ -159,8 +173,9 @@ dev-certs: build ## a development CA and certificates for mutual TLS in certs/ (
 	$(BIN)/nackctl dev-certs -out certs -certs primary:sender,backup:backup,receiver-1:receiver,receiver-2:receiver,receiver-3:receiver,admin:admin
 
 .PHONY: docs
-docs: ## regenerate the README's configuration tables from the real flags
+docs: ## regenerate the README's configuration tables from the real flags and its metric table from the registered metrics
 	$(GO) run ./scripts/flagdoc
+	$(GO) run ./scripts/metricdoc
 
 IMAGE ?= nackcast:dev
 # The image's binaries: static, for Linux on the Docker engine's

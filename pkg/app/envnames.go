@@ -85,4 +85,5 @@ var flagEnv = map[string]string{
 	"NACKCAST_TLS_KEY":               "sender, backup, receiver, nackctl",
 	"NACKCAST_TLS_SERVER_NAME":       "sender, backup, receiver, nackctl",
 	"NACKCAST_TTL":                   "sender, backup",
+	"NACKCAST_VERSION":               "sender, backup, receiver",
 }

@@ -15,15 +15,16 @@ import (
 	"syscall"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/tlsconf"
+	"github.com/nackcast/nackcast/pkg/version"
 )
 
 // Common holds the flags every service has.
@@ -44,6 +45,11 @@ type Common struct {
 	// ServerOptions, if set, returns more gRPC server options once the
 	// flags are parsed (a service's per-client limits).
 	ServerOptions func() []grpc.ServerOption
+	// Version, set by -version, prints the build and exits.
+	Version bool
+
+	name   string                  // the service's name, for nackcast_build_info
+	client *grpcprom.ClientMetrics // see DialOptions
 }
 
 // Register adds the common flags to fs with listen as the default gRPC
@@ -57,6 +63,7 @@ func (c *Common) Register(fs *flag.FlagSet, listen, metrics string) {
 	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's /debug/pprof profiles on the metrics address")
 	fs.StringVar(&c.Config, "config", "", "read flag values from this file (lines of \"name = value\")")
 	fs.BoolVar(&c.HealthCheck, "healthcheck", false, "check the health of the service listening on -listen and exit 0 if it is SERVING (for container probes)")
+	fs.BoolVar(&c.Version, "version", false, "print the version, VCS revision and Go version of this build and exit")
 	c.Transport.Register(fs)
 }
 
@@ -197,13 +204,7 @@ type Engine interface {
 // ready. It returns the process exit code.
 func (c *Common) Serve(log hclog.Logger, srv *rpc.Server, engine Engine, services ...string) int {
 	listen, grace := c.Listen, c.Grace
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		srv.Metrics,
-		engine.Collector(),
-	)
+	reg := c.registry(c.name, srv.Metrics, engine.Collector())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go c.reloadOnHangup(ctx, log)
@@ -271,6 +272,12 @@ type Build func(log hclog.Logger, srv *rpc.Server) (Engine, error)
 func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Build, services ...string) int {
 	src, err := ParseSources(fs, args)
 	common.Transport.Sources = src
+	if common.Version {
+		// Even with a bad value in the environment or config file: an
+		// operator asking which build this is should get the answer.
+		fmt.Println(version.Get().String())
+		return 0
+	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -281,6 +288,7 @@ func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Bu
 	if common.HealthCheck {
 		return common.healthCheck(name)
 	}
+	common.name = name
 	log, err := common.Logger(name)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

@@ -80,6 +80,7 @@ type channel struct {
 	// tooLarge is set when the manifest exceeds what one gRPC message
 	// carries: GetManifest refuses it with this error.
 	tooLarge error
+	stats    *chanCounters // the channel's counters (chanstats.go)
 }
 
 // maxManifestBytes is the largest manifest GetManifest serves: the gRPC
@@ -627,6 +628,7 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		m:     res.Manifest,
 		proto: s.signedProto(res.Manifest),
 		files: res.Files,
+		stats: carryCounters(cur),
 	}
 	if n := proto.Size(ch.proto); n > s.maxManifest {
 		ch.tooLarge = fmt.Errorf("channel %q: its manifest of %d objects is %d bytes, more than the %d a message may carry: %w",

@@ -157,6 +157,7 @@ func (s *Sender) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackRespons
 	if s.fo != nil {
 		if resp := s.backupNack(ctx, req); resp != nil {
 			s.stats.Nacks.Add(1)
+			ch.stats.nack(resp)
 			return resp, nil
 		}
 	}
@@ -228,6 +229,7 @@ func (s *Sender) Nack(ctx context.Context, req *pb.NackRequest) (*pb.NackRespons
 	s.stats.RepliesWait.Add(wait)
 	s.stats.RepliesUnicast.Add(unicast)
 	s.stats.RepliesNotFound.Add(notFound)
+	ch.stats.nack(resp)
 	if wait > 0 {
 		s.poke(s.wake)
 	}
@@ -276,6 +278,7 @@ func (s *Sender) pull(ctx context.Context, req *pb.PullRequest, send func(*pb.Pu
 	}
 	defer f.Close()
 	s.stats.Pulls.Add(1)
+	ch.stats.pull()
 	perMsg := max(1, MaxPullMessage/int(obj.ChunkSize))
 	buf := make([]byte, perMsg*int(obj.ChunkSize))
 	for _, r := range ranges {
@@ -293,6 +296,7 @@ func (s *Sender) pull(ctx context.Context, req *pb.PullRequest, send func(*pb.Pu
 				return err
 			}
 			s.stats.PullBytes.Add(uint64(l))
+			ch.stats.pulled(l)
 			first += uint32(n)
 			if err := ctx.Err(); err != nil {
 				return err

@@ -86,6 +86,7 @@ type jobRunner struct {
 	pi        int    // index of the current block of job.Parity
 	pj        uint8  // parity shards of that block already sent
 	hdr       wire.Header
+	sent      jobSent // bytes sent, for the channel's counters
 }
 
 // dataDone reports whether every chunk of the job has been sent; its
@@ -378,6 +379,7 @@ func (t *transmitter) sendBatch(ctx context.Context, r *jobRunner) error {
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.BytesSent.Add(uint64(size))
 	t.s.stats.DataBytesSent.Add(uint64(data))
+	r.count(size, data)
 	return nil
 }
 
@@ -400,6 +402,7 @@ func (t *transmitter) sendParity(ctx context.Context, r *jobRunner) error {
 	t.s.stats.PacketsSent.Add(uint64(k))
 	t.s.stats.ParityPacketsSent.Add(uint64(k))
 	t.s.stats.BytesSent.Add(uint64(size))
+	r.count(size, 0)
 	return nil
 }
 
@@ -607,6 +610,7 @@ func (t *transmitter) finish(ctx context.Context, r *jobRunner) error {
 // sequence number seq and its pass counts; an aborted one has seq 0.
 func (t *transmitter) remove(r *jobRunner, seq uint64) {
 	r.f.Close()
+	r.ended(seq > 0)
 	if t.encFor == r {
 		t.encFor = nil
 	}

@@ -53,7 +53,7 @@ type sample struct {
 	PeakRSS                 int64 // largest receiver VmHWM, bytes
 	NACKs, Repairs, Unicast int64
 	RateCuts                int   // the sender's nackcast_sender_rate_decreases_total at the end
-	MinRate                 int64 // lowest nackcast_sender_rate_bytes, sampled every 100 ms
+	MinRate                 int64 // lowest nackcast_sender_rate_bytes_per_second, sampled every 100 ms
 }
 
 func (s *sample) ok() bool { return s.Status == "ok" }

@@ -112,7 +112,7 @@ type rateWatch struct {
 	cuts  int64
 }
 
-var rateMetric = regexp.MustCompile(`(?m)^(nackcast_sender_rate_bytes|nackcast_sender_rate_decreases_total) ([0-9.e+]+)$`)
+var rateMetric = regexp.MustCompile(`(?m)^(nackcast_sender_rate_bytes_per_second|nackcast_sender_rate_decreases_total) ([0-9.e+]+)$`)
 
 func watchRate(addr string) *rateWatch {
 	w := &rateWatch{stopc: make(chan struct{}), done: make(chan struct{}), min: -1}
@@ -133,7 +133,7 @@ func watchRate(addr string) *rateWatch {
 				continue
 			}
 			switch m[1] {
-			case "nackcast_sender_rate_bytes":
+			case "nackcast_sender_rate_bytes_per_second":
 				if v > 0 && (w.min < 0 || int64(v) < w.min) {
 					w.min = int64(v)
 				}

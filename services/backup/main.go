@@ -23,7 +23,7 @@ func main() {
 	common.ServerOptions = cfg.ServerOptions
 	fs := sender.NewFlagSet("backup", &cfg, &common)
 	os.Exit(app.Main("backup", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
-		cfg.DialOptions = common.Transport.DialOptions()
+		cfg.DialOptions = common.DialOptions()
 		s, err := sender.New(cfg, log)
 		if err != nil {
 			return nil, err

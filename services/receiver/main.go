@@ -20,7 +20,7 @@ func main() {
 	common := app.Common{Policy: app.ReceiverPolicy()}
 	fs := receiver.NewFlagSet("receiver", &cfg, &common)
 	os.Exit(app.Main("receiver", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
-		cfg.DialOptions = common.Transport.DialOptions()
+		cfg.DialOptions = common.DialOptions()
 		r, err := receiver.New(cfg, log)
 		if err != nil {
 			return nil, err

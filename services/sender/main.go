@@ -22,7 +22,7 @@ func main() {
 	common.ServerOptions = cfg.ServerOptions
 	fs := sender.NewFlagSet("sender", &cfg, &common)
 	os.Exit(app.Main("sender", fs, &common, os.Args[1:], func(log hclog.Logger, srv *rpc.Server) (app.Engine, error) {
-		cfg.DialOptions = common.Transport.DialOptions()
+		cfg.DialOptions = common.DialOptions()
 		s, err := sender.New(cfg, log)
 		if err != nil {
 			return nil, err
