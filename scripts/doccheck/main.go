@@ -98,11 +98,12 @@ func run(repo, rev string, files []string, timeout time.Duration, docker string,
 		return 1
 	}
 
-	haveDocker := false
+	haveDocker, noDocker := false, "needs Docker, and no Docker engine answers here (docker info fails)"
 	switch docker {
 	case "yes":
 		haveDocker = true
 	case "no":
+		noDocker = "needs Docker, and -docker no was given"
 	case "auto":
 		haveDocker = exec.Command("docker", "info").Run() == nil
 	default:
@@ -112,7 +113,7 @@ func run(repo, rev string, files []string, timeout time.Duration, docker string,
 	if list {
 		for _, blocks := range byFile {
 			for _, b := range blocks {
-				fmt.Fprintf(out, "%s:%d %s: %s\n", b.File, b.Line, b.Lang, plan(b, haveDocker))
+				fmt.Fprintf(out, "%s:%d %s: %s\n", b.File, b.Line, b.Lang, plan(b, haveDocker, noDocker))
 			}
 		}
 		return 0
@@ -142,7 +143,7 @@ func run(repo, rev string, files []string, timeout time.Duration, docker string,
 	if len(dropped) > 0 {
 		fmt.Fprintf(out, "doccheck: the blocks start without %s, as in a new terminal\n", strings.Join(dropped, ", "))
 	}
-	r := &Runner{Dir: clone, Work: work, Env: env, Timeout: timeout, Docker: haveDocker, Out: out, Verbose: verbose}
+	r := &Runner{Dir: clone, Work: work, Env: env, Timeout: timeout, Docker: haveDocker, NoDocker: noDocker, Out: out, Verbose: verbose}
 	var results []Result
 	for _, blocks := range byFile {
 		results = append(results, r.RunFile(blocks)...)
@@ -151,14 +152,14 @@ func run(repo, rev string, files []string, timeout time.Duration, docker string,
 }
 
 // plan says what run would do with a block.
-func plan(b *Block, docker bool) string {
+func plan(b *Block, docker bool, noDocker string) string {
 	switch {
 	case b.Skip != "":
 		return "skip: " + b.Skip
 	case !b.Runs():
 		return "shown, not run"
 	case b.NeedDocker && !docker:
-		return "skip: needs Docker, and no Docker engine answers here"
+		return "skip: " + noDocker
 	}
 	s := "run"
 	if b.NeedDocker {

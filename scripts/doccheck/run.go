@@ -46,8 +46,10 @@ type Runner struct {
 	Env     []string      // the environment of the first block
 	Timeout time.Duration // a block's time limit unless it says otherwise
 	Docker  bool          // a Docker engine answers: run "needs docker" blocks
-	Out     io.Writer     // progress and failures
-	Verbose bool          // print every block's output, not only a failing one's
+	// NoDocker is why "needs docker" blocks are skipped when Docker is false.
+	NoDocker string
+	Out      io.Writer // progress and failures
+	Verbose  bool      // print every block's output, not only a failing one's
 
 	// Grace is how long processes get between SIGTERM and SIGKILL.
 	Grace time.Duration
@@ -90,7 +92,7 @@ func (r *Runner) RunFile(blocks []*Block) []Result {
 			results = append(results, Result{Block: b, Status: NotRun, Reason: "an earlier block of " + b.File + " failed"})
 			continue
 		case b.NeedDocker && !r.Docker:
-			results = append(results, Result{Block: b, Status: Skipped, Reason: "needs Docker, and no Docker engine answers here"})
+			results = append(results, Result{Block: b, Status: Skipped, Reason: r.noDocker()})
 			continue
 		}
 		s.cleanups = append(s.cleanups, b.Cleanup...)
@@ -100,6 +102,13 @@ func (r *Runner) RunFile(blocks []*Block) []Result {
 	}
 	results = append(results, r.finish(s)...)
 	return results
+}
+
+func (r *Runner) noDocker() string {
+	if r.NoDocker != "" {
+		return r.NoDocker
+	}
+	return "needs Docker, and no Docker engine answers here"
 }
 
 // runBlock runs one block in its own process group.
