@@ -55,7 +55,7 @@ func TestRunFile(t *testing.T) {
 		{"omitted lines are not run", "<!-- doccheck: omit \"false\": not here -->\n```sh\ntrue\nfalse\n```\n", "ok", `without "false": not here`},
 		{"exported variables carry over", "```sh\nexport A=1\nB=2\ncd sub 2>/dev/null || { mkdir sub; cd sub; }\n```\n\n```sh\ntest \"$A\" = 1\ntest -z \"${B:-}\"\ntest \"$(basename \"$PWD\")\" = sub\n```\n", "ok,ok", ""},
 		{"unset carries over", "```sh\nexport A=1\n```\n\n```sh\nunset A\n```\n\n```sh\ntest -z \"${A:-}\"\n```\n", "ok,ok,ok", ""},
-		{"a background command that failed", "```sh\nfalse &\npid=$!\nfor i in $(seq 500); do kill -0 $pid 2>/dev/null || break; sleep 0.01; done\n```\n", "FAILED", "a background command failed: [1]+"},
+		{"a background command that failed", "```sh\nfalse &\npid=$!\nfor i in $(seq 500); do kill -0 $pid 2>/dev/null || break; sleep 0.01; done\n```\n", "FAILED", "a background command failed: [1]"},
 		{"timeout", "<!-- doccheck: timeout 300ms -->\n```sh\nsleep 30\n```\n", "FAILED", "timed out after 300ms"},
 	}
 	for _, tt := range tests {
