@@ -95,13 +95,19 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	var exit error // how prometheus ended, once done is closed
+	go func() { exit = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Logf("prometheus: %v", err)
+		}
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
+			t.Errorf("prometheus did not stop within 10s of SIGTERM: killed")
+			if err := cmd.Process.Kill(); err != nil {
+				t.Logf("prometheus: %v", err)
+			}
 			<-done
 		}
 		logf.Close()
@@ -115,7 +121,7 @@ scrape_configs:
 		select {
 		case <-done:
 			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("prometheus exited:\n%s", b)
+			t.Fatalf("prometheus exited (%v):\n%s", exit, b)
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/-/ready")
