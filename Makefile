@@ -188,9 +188,9 @@ IMAGE_GOARCH ?= $(shell docker version -f '{{.Server.Arch}}' 2>/dev/null || $(GO
 .PHONY: image
 image: ## build the container image FROM scratch: static linux binaries into bin/image/, then docker build (offline)
 	rm -rf $(IMAGE_DIR) && mkdir -p $(IMAGE_DIR)/nackcast
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "-s -w" -o $(IMAGE_DIR)/nackcast/ $(addprefix ./services/,$(SERVICES))
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/nackcast/ $(addprefix ./services/,$(SERVICES))
 	cp -R deploy/docker/rootfs $(IMAGE_DIR)/rootfs && find $(IMAGE_DIR)/rootfs -name .keep -delete
-	echo "nackcast $$(git describe --always --dirty 2>/dev/null) GOOS=linux GOARCH=$(IMAGE_GOARCH) CGO_ENABLED=0, built by make image" >$(IMAGE_DIR)/BUILT_BY_MAKE_IMAGE
+	echo "nackcast $(VERSION) GOOS=linux GOARCH=$(IMAGE_GOARCH) CGO_ENABLED=0, built by make image" >$(IMAGE_DIR)/BUILT_BY_MAKE_IMAGE
 	docker build -f deploy/docker/Dockerfile -t $(IMAGE) $(IMAGE_DIR)
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
