@@ -160,7 +160,7 @@ func TestVersionFlag(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if got, want := string(out), version.Get().String()+"\n"; got != want {
+	if got, want := string(out), "sender "+version.Get().String()+"\n"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
 	}
 }

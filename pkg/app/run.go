@@ -275,7 +275,7 @@ func Main(name string, fs *flag.FlagSet, common *Common, args []string, build Bu
 	if common.Version {
 		// Even with a bad value in the environment or config file: an
 		// operator asking which build this is should get the answer.
-		fmt.Println(version.Get().String())
+		fmt.Println(name, version.Get().String())
 		return 0
 	}
 	if err != nil {

@@ -250,10 +250,12 @@ func TestPrometheusScrapesCloud(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s -version: %v", b, err)
 		}
-		versions[b], _, _ = strings.Cut(strings.TrimSpace(string(out)), " ")
-		if versions[b] == "" || !strings.Contains(string(out), "revision") {
-			t.Errorf("%s -version printed %q", b, out)
+		// "sender v0.5.0 (revision 1a2b3c4d5e6f, go1.26.0)"
+		f := strings.Fields(string(out))
+		if len(f) < 3 || f[0] != b || !strings.Contains(string(out), "revision") {
+			t.Fatalf("%s -version printed %q", b, out)
 		}
+		versions[b] = f[1]
 	}
 	var info []sample
 	waitFor(t, 15*time.Second, "nackcast_build_info of every process", func() bool {
