@@ -114,9 +114,6 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data: must not be empty"))
 	}
-	if len(c.Channels) == 0 {
-		errs = append(errs, errors.New("channels: at least one is needed"))
-	}
 	seen := map[uint32]string{}
 	for _, ch := range c.Channels {
 		if err := manifest.ValidateChannelName(ch); err != nil {

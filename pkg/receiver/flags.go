@@ -27,7 +27,7 @@ func NewFlagSet(name string, cfg *Config, common *app.Common) *flag.FlagSet {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ID, "id", c.ID, "receiver identifier in NACKs, logs and status")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (content and state)")
-	fs.Var(app.NewStringList(&c.Channels), "channels", "comma-separated channels to subscribe to (required)")
+	fs.Var(app.NewStringList(&c.Channels), "channels", "comma-separated channels to subscribe to at the first start; a CDN manager changes them at runtime (nackctl subscribe/unsubscribe), and the data directory keeps its changes across restarts")
 	fs.StringVar(&c.Primary, "primary", c.Primary, "primary sender gRPC address")
 	fs.StringVar(&c.Backup, "backup", c.Backup, "backup sender gRPC address (empty: none)")
 	fs.DurationVar(&c.NackTimeout, "nack-timeout", c.NackTimeout, "deadline of a NACK to one sender before trying the next")

@@ -136,6 +136,9 @@ type chanState struct {
 	lastDone time.Time
 	// problem is why the channel makes no progress, or nil.
 	problem *problem
+	// cancel stops the channel's NACK loop, which closes done on return.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Receiver is a running receiver.
@@ -191,6 +194,16 @@ type Receiver struct {
 	pulls    chan pullJob
 	readyCh  chan struct{}
 	started  time.Time
+
+	// subs are the subscribed channels in order of subscription (under
+	// mu); subMu makes Subscribe and Unsubscribe one at a time. While
+	// running, runCtx is Run's context and loops counts the channels' NACK
+	// loops, which Subscribe starts too.
+	subs    []string
+	subMu   sync.Mutex
+	running bool
+	runCtx  context.Context
+	loops   sync.WaitGroup
 }
 
 type commitJob struct {
@@ -280,18 +293,21 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Receiver, error) {
 			return nil, err
 		}
 	}
-	now := r.now()
-	for _, name := range cfg.Channels {
-		ch := &chanState{
-			name: name,
-			id:   manifest.ChannelID(name),
-			objs: make(map[uint64]*objState),
-			core: repair.New(cfg.Repair, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), now),
-			wake: make(chan struct{}, 1),
+	names, err := r.initialChannels()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, name := range names {
+		ch := r.newChannel(name)
+		if other := r.byID[ch.id]; other != nil {
+			st.Close()
+			return nil, fmt.Errorf("channels %q and %q share channel id %08x: %w", other.name, name, ch.id, ErrChannelID)
 		}
 		r.channels[name] = ch
 		r.byID[ch.id] = ch
 	}
+	r.subs = names
 	return r, nil
 }
 
@@ -318,12 +334,19 @@ func (r *Receiver) Run(ctx context.Context) error {
 	for _, ch := range r.channelList() {
 		r.loadPersisted(ch)
 	}
-	close(r.readyCh)
-	r.log.Info("receiver ready", "id", r.cfg.ID, "data_dir", r.cfg.DataDir, "channels", r.cfg.Channels,
-		"primary", r.cfg.Primary, "backup", r.cfg.Backup, "loss_injected", r.cfg.LossRate)
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	r.mu.Lock()
+	r.runCtx, r.running = ctx, true
+	for _, name := range r.subs {
+		r.startChannel(r.channels[name])
+	}
+	subs := slices.Clone(r.subs)
+	r.mu.Unlock()
+	close(r.readyCh)
+	r.log.Info("receiver ready", "id", r.cfg.ID, "data_dir", r.cfg.DataDir, "channels", subs,
+		"primary", r.cfg.Primary, "backup", r.cfg.Backup, "loss_injected", r.cfg.LossRate)
+
 	var wg sync.WaitGroup
 	goRun := func(f func()) {
 		wg.Add(1)
@@ -333,9 +356,6 @@ func (r *Receiver) Run(ctx context.Context) error {
 		}()
 	}
 	goRun(func() { r.recvLoop(ctx, sock) })
-	for _, ch := range r.channelList() {
-		goRun(func() { r.nackLoop(ctx, ch) })
-	}
 	for i := 0; i < 2; i++ {
 		goRun(func() { r.commitLoop(ctx) })
 	}
@@ -348,8 +368,12 @@ func (r *Receiver) Run(ctx context.Context) error {
 		goRun(func() { r.scrubLoop(ctx) })
 	}
 	<-ctx.Done()
+	r.mu.Lock()
+	r.running = false // no channel loop starts from now on
+	r.mu.Unlock()
 	sock.Close()
 	wg.Wait()
+	r.loops.Wait()
 	return nil
 }
 
@@ -376,8 +400,8 @@ func (r *Receiver) close() {
 func (r *Receiver) channelList() []*chanState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*chanState, 0, len(r.channels))
-	for _, name := range r.cfg.Channels {
+	out := make([]*chanState, 0, len(r.subs))
+	for _, name := range r.subs {
 		out = append(out, r.channels[name])
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
+	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/repair"
 	"github.com/nackcast/nackcast/pkg/rpc"
 	"github.com/nackcast/nackcast/pkg/version"
@@ -77,7 +78,7 @@ func (r *Receiver) Status(includeObjects bool) *pb.ReceiverStatus {
 		})
 	})
 	slices.SortFunc(st.Epochs, func(a, b *pb.EpochStats) int { return a.GetFirstSeen().AsTime().Compare(b.GetFirstSeen().AsTime()) })
-	for _, name := range r.cfg.Channels {
+	for _, name := range r.subs {
 		ch := r.channels[name]
 		cs := &pb.ReceiverChannelStatus{Channel: name, Problem: r.problemStatus(ch), ManifestSender: ch.from}
 		cs.DistributionStarted = stamp(ch.distStart)
@@ -176,6 +177,40 @@ func (v *Service) ConfirmManifest(_ context.Context, req *pb.ConfirmManifestRequ
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
 	return &pb.ConfirmManifestResponse{ObjectsRemoved: uint32(n)}, nil
+}
+
+// Subscribe adds a channel at runtime (Receiver.Subscribe).
+func (v *Service) Subscribe(_ context.Context, req *pb.SubscribeRequest) (*pb.SubscribeResponse, error) {
+	subs, added, err := v.r.Subscribe(req.GetChannel())
+	if err != nil {
+		return nil, subscriptionStatus(err)
+	}
+	return &pb.SubscribeResponse{Channels: subs, Added: added}, nil
+}
+
+// Unsubscribe removes a channel at runtime (Receiver.Unsubscribe).
+func (v *Service) Unsubscribe(_ context.Context, req *pb.UnsubscribeRequest) (*pb.UnsubscribeResponse, error) {
+	subs, n, err := v.r.Unsubscribe(req.GetChannel(), req.GetRemoveContent())
+	if err != nil {
+		return nil, subscriptionStatus(err)
+	}
+	return &pb.UnsubscribeResponse{Channels: subs, ObjectsRemoved: uint32(n)}, nil
+}
+
+// subscriptionStatus maps the errors of Subscribe and Unsubscribe to gRPC
+// codes.
+func subscriptionStatus(err error) error {
+	switch {
+	case errors.Is(err, manifest.ErrInvalidName):
+		return status.Errorf(codes.InvalidArgument, "%v", err)
+	case errors.Is(err, ErrNoChannel):
+		return status.Errorf(codes.NotFound, "%v", err)
+	case errors.Is(err, ErrChannelID):
+		return status.Errorf(codes.FailedPrecondition, "%v", err)
+	case errors.Is(err, ErrNotRunning):
+		return status.Errorf(codes.Unavailable, "%v", err)
+	}
+	return status.Errorf(codes.Internal, "%v", err)
 }
 
 // GetStatus returns a status snapshot.

@@ -151,6 +151,218 @@ func (ObjectState) EnumDescriptor() ([]byte, []int) {
 	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
 }
 
+// SubscribeRequest names a channel to subscribe to.
+type SubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Channel name.
+	Channel       string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest) Reset() {
+	*x = SubscribeRequest{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest) ProtoMessage() {}
+
+func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SubscribeRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// SubscribeResponse reports the subscriptions after the change.
+type SubscribeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscribed channels, in order of subscription.
+	Channels []string `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	// False when the channel was already subscribed.
+	Added         bool `protobuf:"varint,2,opt,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse) Reset() {
+	*x = SubscribeResponse{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse) ProtoMessage() {}
+
+func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SubscribeResponse) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetAdded() bool {
+	if x != nil {
+		return x.Added
+	}
+	return false
+}
+
+// UnsubscribeRequest names a channel to unsubscribe from.
+type UnsubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Channel name.
+	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Delete the channel's files, partial files and manifest from the data
+	// directory. Without it they are kept.
+	RemoveContent bool `protobuf:"varint,2,opt,name=remove_content,json=removeContent,proto3" json:"remove_content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribeRequest) Reset() {
+	*x = UnsubscribeRequest{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeRequest) ProtoMessage() {}
+
+func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
+func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UnsubscribeRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *UnsubscribeRequest) GetRemoveContent() bool {
+	if x != nil {
+		return x.RemoveContent
+	}
+	return false
+}
+
+// UnsubscribeResponse reports the subscriptions after the change.
+type UnsubscribeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscribed channels, in order of subscription.
+	Channels []string `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	// Complete objects deleted with the content (zero when it was kept).
+	ObjectsRemoved uint32 `protobuf:"varint,2,opt,name=objects_removed,json=objectsRemoved,proto3" json:"objects_removed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UnsubscribeResponse) Reset() {
+	*x = UnsubscribeResponse{}
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeResponse) ProtoMessage() {}
+
+func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
+func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UnsubscribeResponse) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *UnsubscribeResponse) GetObjectsRemoved() uint32 {
+	if x != nil {
+		return x.ObjectsRemoved
+	}
+	return 0
+}
+
 // ConfirmManifestRequest names the held-back manifest to install.
 type ConfirmManifestRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -166,7 +378,7 @@ type ConfirmManifestRequest struct {
 
 func (x *ConfirmManifestRequest) Reset() {
 	*x = ConfirmManifestRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -178,7 +390,7 @@ func (x *ConfirmManifestRequest) String() string {
 func (*ConfirmManifestRequest) ProtoMessage() {}
 
 func (x *ConfirmManifestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[0]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -191,7 +403,7 @@ func (x *ConfirmManifestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmManifestRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmManifestRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{0}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfirmManifestRequest) GetChannel() string {
@@ -219,7 +431,7 @@ type ConfirmManifestResponse struct {
 
 func (x *ConfirmManifestResponse) Reset() {
 	*x = ConfirmManifestResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +443,7 @@ func (x *ConfirmManifestResponse) String() string {
 func (*ConfirmManifestResponse) ProtoMessage() {}
 
 func (x *ConfirmManifestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[1]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +456,7 @@ func (x *ConfirmManifestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmManifestResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmManifestResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{1}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfirmManifestResponse) GetObjectsRemoved() uint32 {
@@ -265,7 +477,7 @@ type VerifyChannelRequest struct {
 
 func (x *VerifyChannelRequest) Reset() {
 	*x = VerifyChannelRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +489,7 @@ func (x *VerifyChannelRequest) String() string {
 func (*VerifyChannelRequest) ProtoMessage() {}
 
 func (x *VerifyChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[2]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +502,7 @@ func (x *VerifyChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChannelRequest.ProtoReflect.Descriptor instead.
 func (*VerifyChannelRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{2}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VerifyChannelRequest) GetChannel() string {
@@ -318,7 +530,7 @@ type VerifyChannelResponse struct {
 
 func (x *VerifyChannelResponse) Reset() {
 	*x = VerifyChannelResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +542,7 @@ func (x *VerifyChannelResponse) String() string {
 func (*VerifyChannelResponse) ProtoMessage() {}
 
 func (x *VerifyChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[3]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +555,7 @@ func (x *VerifyChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyChannelResponse.ProtoReflect.Descriptor instead.
 func (*VerifyChannelResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{3}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *VerifyChannelResponse) GetObjectsChecked() uint32 {
@@ -383,7 +595,7 @@ type ReceiverServiceWatchAlertsRequest struct {
 
 func (x *ReceiverServiceWatchAlertsRequest) Reset() {
 	*x = ReceiverServiceWatchAlertsRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +607,7 @@ func (x *ReceiverServiceWatchAlertsRequest) String() string {
 func (*ReceiverServiceWatchAlertsRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[4]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +620,7 @@ func (x *ReceiverServiceWatchAlertsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{4}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
 }
 
 // ReceiverServiceWatchAlertsResponse carries one alert.
@@ -422,7 +634,7 @@ type ReceiverServiceWatchAlertsResponse struct {
 
 func (x *ReceiverServiceWatchAlertsResponse) Reset() {
 	*x = ReceiverServiceWatchAlertsResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +646,7 @@ func (x *ReceiverServiceWatchAlertsResponse) String() string {
 func (*ReceiverServiceWatchAlertsResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[5]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +659,7 @@ func (x *ReceiverServiceWatchAlertsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{5}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReceiverServiceWatchAlertsResponse) GetAlert() *Alert {
@@ -468,7 +680,7 @@ type ReceiverServiceGetStatusRequest struct {
 
 func (x *ReceiverServiceGetStatusRequest) Reset() {
 	*x = ReceiverServiceGetStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +692,7 @@ func (x *ReceiverServiceGetStatusRequest) String() string {
 func (*ReceiverServiceGetStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[6]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +705,7 @@ func (x *ReceiverServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{6}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReceiverServiceGetStatusRequest) GetIncludeObjects() bool {
@@ -514,7 +726,7 @@ type ReceiverServiceGetStatusResponse struct {
 
 func (x *ReceiverServiceGetStatusResponse) Reset() {
 	*x = ReceiverServiceGetStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +738,7 @@ func (x *ReceiverServiceGetStatusResponse) String() string {
 func (*ReceiverServiceGetStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[7]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +751,7 @@ func (x *ReceiverServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverServiceGetStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceGetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{7}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReceiverServiceGetStatusResponse) GetStatus() *ReceiverStatus {
@@ -562,7 +774,7 @@ type ReceiverServiceWatchStatusRequest struct {
 
 func (x *ReceiverServiceWatchStatusRequest) Reset() {
 	*x = ReceiverServiceWatchStatusRequest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +786,7 @@ func (x *ReceiverServiceWatchStatusRequest) String() string {
 func (*ReceiverServiceWatchStatusRequest) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[8]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +799,7 @@ func (x *ReceiverServiceWatchStatusRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ReceiverServiceWatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{8}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReceiverServiceWatchStatusRequest) GetIncludeObjects() bool {
@@ -615,7 +827,7 @@ type ReceiverServiceWatchStatusResponse struct {
 
 func (x *ReceiverServiceWatchStatusResponse) Reset() {
 	*x = ReceiverServiceWatchStatusResponse{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +839,7 @@ func (x *ReceiverServiceWatchStatusResponse) String() string {
 func (*ReceiverServiceWatchStatusResponse) ProtoMessage() {}
 
 func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[9]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +852,7 @@ func (x *ReceiverServiceWatchStatusResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ReceiverServiceWatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReceiverServiceWatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{9}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReceiverServiceWatchStatusResponse) GetStatus() *ReceiverStatus {
@@ -687,7 +899,7 @@ type ReceiverStatus struct {
 
 func (x *ReceiverStatus) Reset() {
 	*x = ReceiverStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +911,7 @@ func (x *ReceiverStatus) String() string {
 func (*ReceiverStatus) ProtoMessage() {}
 
 func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[10]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +924,7 @@ func (x *ReceiverStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{10}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverStatus) GetReceiverId() string {
@@ -858,7 +1070,7 @@ type ReceiverChannelStatus struct {
 
 func (x *ReceiverChannelStatus) Reset() {
 	*x = ReceiverChannelStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1082,7 @@ func (x *ReceiverChannelStatus) String() string {
 func (*ReceiverChannelStatus) ProtoMessage() {}
 
 func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[11]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1095,7 @@ func (x *ReceiverChannelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverChannelStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverChannelStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{11}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceiverChannelStatus) GetChannel() string {
@@ -1020,7 +1232,7 @@ type ChannelProblem struct {
 
 func (x *ChannelProblem) Reset() {
 	*x = ChannelProblem{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1244,7 @@ func (x *ChannelProblem) String() string {
 func (*ChannelProblem) ProtoMessage() {}
 
 func (x *ChannelProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[12]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1257,7 @@ func (x *ChannelProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelProblem.ProtoReflect.Descriptor instead.
 func (*ChannelProblem) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{12}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChannelProblem) GetKind() ChannelProblemKind {
@@ -1091,7 +1303,7 @@ type HeldManifest struct {
 
 func (x *HeldManifest) Reset() {
 	*x = HeldManifest{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1315,7 @@ func (x *HeldManifest) String() string {
 func (*HeldManifest) ProtoMessage() {}
 
 func (x *HeldManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[13]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1328,7 @@ func (x *HeldManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldManifest.ProtoReflect.Descriptor instead.
 func (*HeldManifest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{13}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HeldManifest) GetManifestVersion() uint64 {
@@ -1182,7 +1394,7 @@ type ReceiverObjectStatus struct {
 
 func (x *ReceiverObjectStatus) Reset() {
 	*x = ReceiverObjectStatus{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1406,7 @@ func (x *ReceiverObjectStatus) String() string {
 func (*ReceiverObjectStatus) ProtoMessage() {}
 
 func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[14]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1419,7 @@ func (x *ReceiverObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverObjectStatus.ProtoReflect.Descriptor instead.
 func (*ReceiverObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{14}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReceiverObjectStatus) GetObjectId() uint64 {
@@ -1317,7 +1529,7 @@ type ReceiverCounters struct {
 
 func (x *ReceiverCounters) Reset() {
 	*x = ReceiverCounters{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1541,7 @@ func (x *ReceiverCounters) String() string {
 func (*ReceiverCounters) ProtoMessage() {}
 
 func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[15]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1554,7 @@ func (x *ReceiverCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverCounters.ProtoReflect.Descriptor instead.
 func (*ReceiverCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{15}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReceiverCounters) GetPacketsReceived() uint64 {
@@ -1540,7 +1752,7 @@ type EpochStats struct {
 
 func (x *EpochStats) Reset() {
 	*x = EpochStats{}
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1764,7 @@ func (x *EpochStats) String() string {
 func (*EpochStats) ProtoMessage() {}
 
 func (x *EpochStats) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_receiver_proto_msgTypes[16]
+	mi := &file_nackcast_v1_receiver_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1777,7 @@ func (x *EpochStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochStats.ProtoReflect.Descriptor instead.
 func (*EpochStats) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{16}
+	return file_nackcast_v1_receiver_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EpochStats) GetEpoch() uint64 {
@@ -1607,7 +1819,18 @@ var File_nackcast_v1_receiver_proto protoreflect.FileDescriptor
 
 const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\n" +
-	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\x1a\x17nackcast/v1/build.proto\"]\n" +
+	"\x1anackcast/v1/receiver.proto\x12\vnackcast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17nackcast/v1/alert.proto\x1a\x17nackcast/v1/build.proto\",\n" +
+	"\x10SubscribeRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\"E\n" +
+	"\x11SubscribeResponse\x12\x1a\n" +
+	"\bchannels\x18\x01 \x03(\tR\bchannels\x12\x14\n" +
+	"\x05added\x18\x02 \x01(\bR\x05added\"U\n" +
+	"\x12UnsubscribeRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12%\n" +
+	"\x0eremove_content\x18\x02 \x01(\bR\rremoveContent\"Z\n" +
+	"\x13UnsubscribeResponse\x12\x1a\n" +
+	"\bchannels\x18\x01 \x03(\tR\bchannels\x12'\n" +
+	"\x0fobjects_removed\x18\x02 \x01(\rR\x0eobjectsRemoved\"]\n" +
 	"\x16ConfirmManifestRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x06R\x0fmanifestVersion\"B\n" +
@@ -1736,13 +1959,15 @@ const file_nackcast_v1_receiver_proto_rawDesc = "" +
 	"\x18OBJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OBJECT_STATE_COMPLETE\x10\x01\x12\x18\n" +
 	"\x14OBJECT_STATE_PARTIAL\x10\x02\x12\x18\n" +
-	"\x14OBJECT_STATE_MISSING\x10\x032\x95\x04\n" +
+	"\x14OBJECT_STATE_MISSING\x10\x032\xb3\x05\n" +
 	"\x0fReceiverService\x12h\n" +
 	"\tGetStatus\x12,.nackcast.v1.ReceiverServiceGetStatusRequest\x1a-.nackcast.v1.ReceiverServiceGetStatusResponse\x12p\n" +
 	"\vWatchStatus\x12..nackcast.v1.ReceiverServiceWatchStatusRequest\x1a/.nackcast.v1.ReceiverServiceWatchStatusResponse0\x01\x12p\n" +
 	"\vWatchAlerts\x12..nackcast.v1.ReceiverServiceWatchAlertsRequest\x1a/.nackcast.v1.ReceiverServiceWatchAlertsResponse0\x01\x12V\n" +
 	"\rVerifyChannel\x12!.nackcast.v1.VerifyChannelRequest\x1a\".nackcast.v1.VerifyChannelResponse\x12\\\n" +
-	"\x0fConfirmManifest\x12#.nackcast.v1.ConfirmManifestRequest\x1a$.nackcast.v1.ConfirmManifestResponseB=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
+	"\x0fConfirmManifest\x12#.nackcast.v1.ConfirmManifestRequest\x1a$.nackcast.v1.ConfirmManifestResponse\x12J\n" +
+	"\tSubscribe\x12\x1d.nackcast.v1.SubscribeRequest\x1a\x1e.nackcast.v1.SubscribeResponse\x12P\n" +
+	"\vUnsubscribe\x12\x1f.nackcast.v1.UnsubscribeRequest\x1a .nackcast.v1.UnsubscribeResponseB=Z;github.com/nackcast/nackcast/pkg/gen/nackcast/v1;nackcastv1b\x06proto3"
 
 var (
 	file_nackcast_v1_receiver_proto_rawDescOnce sync.Once
@@ -1757,70 +1982,78 @@ func file_nackcast_v1_receiver_proto_rawDescGZIP() []byte {
 }
 
 var file_nackcast_v1_receiver_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_nackcast_v1_receiver_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_nackcast_v1_receiver_proto_goTypes = []any{
 	(ChannelProblemKind)(0),                    // 0: nackcast.v1.ChannelProblemKind
 	(ObjectState)(0),                           // 1: nackcast.v1.ObjectState
-	(*ConfirmManifestRequest)(nil),             // 2: nackcast.v1.ConfirmManifestRequest
-	(*ConfirmManifestResponse)(nil),            // 3: nackcast.v1.ConfirmManifestResponse
-	(*VerifyChannelRequest)(nil),               // 4: nackcast.v1.VerifyChannelRequest
-	(*VerifyChannelResponse)(nil),              // 5: nackcast.v1.VerifyChannelResponse
-	(*ReceiverServiceWatchAlertsRequest)(nil),  // 6: nackcast.v1.ReceiverServiceWatchAlertsRequest
-	(*ReceiverServiceWatchAlertsResponse)(nil), // 7: nackcast.v1.ReceiverServiceWatchAlertsResponse
-	(*ReceiverServiceGetStatusRequest)(nil),    // 8: nackcast.v1.ReceiverServiceGetStatusRequest
-	(*ReceiverServiceGetStatusResponse)(nil),   // 9: nackcast.v1.ReceiverServiceGetStatusResponse
-	(*ReceiverServiceWatchStatusRequest)(nil),  // 10: nackcast.v1.ReceiverServiceWatchStatusRequest
-	(*ReceiverServiceWatchStatusResponse)(nil), // 11: nackcast.v1.ReceiverServiceWatchStatusResponse
-	(*ReceiverStatus)(nil),                     // 12: nackcast.v1.ReceiverStatus
-	(*ReceiverChannelStatus)(nil),              // 13: nackcast.v1.ReceiverChannelStatus
-	(*ChannelProblem)(nil),                     // 14: nackcast.v1.ChannelProblem
-	(*HeldManifest)(nil),                       // 15: nackcast.v1.HeldManifest
-	(*ReceiverObjectStatus)(nil),               // 16: nackcast.v1.ReceiverObjectStatus
-	(*ReceiverCounters)(nil),                   // 17: nackcast.v1.ReceiverCounters
-	(*EpochStats)(nil),                         // 18: nackcast.v1.EpochStats
-	(*durationpb.Duration)(nil),                // 19: google.protobuf.Duration
-	(*Alert)(nil),                              // 20: nackcast.v1.Alert
-	(*timestamppb.Timestamp)(nil),              // 21: google.protobuf.Timestamp
-	(*BuildInfo)(nil),                          // 22: nackcast.v1.BuildInfo
+	(*SubscribeRequest)(nil),                   // 2: nackcast.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),                  // 3: nackcast.v1.SubscribeResponse
+	(*UnsubscribeRequest)(nil),                 // 4: nackcast.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),                // 5: nackcast.v1.UnsubscribeResponse
+	(*ConfirmManifestRequest)(nil),             // 6: nackcast.v1.ConfirmManifestRequest
+	(*ConfirmManifestResponse)(nil),            // 7: nackcast.v1.ConfirmManifestResponse
+	(*VerifyChannelRequest)(nil),               // 8: nackcast.v1.VerifyChannelRequest
+	(*VerifyChannelResponse)(nil),              // 9: nackcast.v1.VerifyChannelResponse
+	(*ReceiverServiceWatchAlertsRequest)(nil),  // 10: nackcast.v1.ReceiverServiceWatchAlertsRequest
+	(*ReceiverServiceWatchAlertsResponse)(nil), // 11: nackcast.v1.ReceiverServiceWatchAlertsResponse
+	(*ReceiverServiceGetStatusRequest)(nil),    // 12: nackcast.v1.ReceiverServiceGetStatusRequest
+	(*ReceiverServiceGetStatusResponse)(nil),   // 13: nackcast.v1.ReceiverServiceGetStatusResponse
+	(*ReceiverServiceWatchStatusRequest)(nil),  // 14: nackcast.v1.ReceiverServiceWatchStatusRequest
+	(*ReceiverServiceWatchStatusResponse)(nil), // 15: nackcast.v1.ReceiverServiceWatchStatusResponse
+	(*ReceiverStatus)(nil),                     // 16: nackcast.v1.ReceiverStatus
+	(*ReceiverChannelStatus)(nil),              // 17: nackcast.v1.ReceiverChannelStatus
+	(*ChannelProblem)(nil),                     // 18: nackcast.v1.ChannelProblem
+	(*HeldManifest)(nil),                       // 19: nackcast.v1.HeldManifest
+	(*ReceiverObjectStatus)(nil),               // 20: nackcast.v1.ReceiverObjectStatus
+	(*ReceiverCounters)(nil),                   // 21: nackcast.v1.ReceiverCounters
+	(*EpochStats)(nil),                         // 22: nackcast.v1.EpochStats
+	(*durationpb.Duration)(nil),                // 23: google.protobuf.Duration
+	(*Alert)(nil),                              // 24: nackcast.v1.Alert
+	(*timestamppb.Timestamp)(nil),              // 25: google.protobuf.Timestamp
+	(*BuildInfo)(nil),                          // 26: nackcast.v1.BuildInfo
 }
 var file_nackcast_v1_receiver_proto_depIdxs = []int32{
-	19, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
-	20, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	12, // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	19, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	12, // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
-	13, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
-	17, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
-	21, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
-	18, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
-	20, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	22, // 10: nackcast.v1.ReceiverStatus.build:type_name -> nackcast.v1.BuildInfo
-	21, // 11: nackcast.v1.ReceiverStatus.started:type_name -> google.protobuf.Timestamp
-	16, // 12: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
-	19, // 13: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
-	15, // 14: nackcast.v1.ReceiverChannelStatus.held_manifest:type_name -> nackcast.v1.HeldManifest
-	14, // 15: nackcast.v1.ReceiverChannelStatus.problem:type_name -> nackcast.v1.ChannelProblem
-	21, // 16: nackcast.v1.ReceiverChannelStatus.distribution_started:type_name -> google.protobuf.Timestamp
-	21, // 17: nackcast.v1.ReceiverChannelStatus.last_progress:type_name -> google.protobuf.Timestamp
-	21, // 18: nackcast.v1.ReceiverChannelStatus.last_complete:type_name -> google.protobuf.Timestamp
+	23, // 0: nackcast.v1.VerifyChannelResponse.elapsed:type_name -> google.protobuf.Duration
+	24, // 1: nackcast.v1.ReceiverServiceWatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	16, // 2: nackcast.v1.ReceiverServiceGetStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	23, // 3: nackcast.v1.ReceiverServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	16, // 4: nackcast.v1.ReceiverServiceWatchStatusResponse.status:type_name -> nackcast.v1.ReceiverStatus
+	17, // 5: nackcast.v1.ReceiverStatus.channels:type_name -> nackcast.v1.ReceiverChannelStatus
+	21, // 6: nackcast.v1.ReceiverStatus.counters:type_name -> nackcast.v1.ReceiverCounters
+	25, // 7: nackcast.v1.ReceiverStatus.time:type_name -> google.protobuf.Timestamp
+	22, // 8: nackcast.v1.ReceiverStatus.epochs:type_name -> nackcast.v1.EpochStats
+	24, // 9: nackcast.v1.ReceiverStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	26, // 10: nackcast.v1.ReceiverStatus.build:type_name -> nackcast.v1.BuildInfo
+	25, // 11: nackcast.v1.ReceiverStatus.started:type_name -> google.protobuf.Timestamp
+	20, // 12: nackcast.v1.ReceiverChannelStatus.objects:type_name -> nackcast.v1.ReceiverObjectStatus
+	23, // 13: nackcast.v1.ReceiverChannelStatus.completion_time:type_name -> google.protobuf.Duration
+	19, // 14: nackcast.v1.ReceiverChannelStatus.held_manifest:type_name -> nackcast.v1.HeldManifest
+	18, // 15: nackcast.v1.ReceiverChannelStatus.problem:type_name -> nackcast.v1.ChannelProblem
+	25, // 16: nackcast.v1.ReceiverChannelStatus.distribution_started:type_name -> google.protobuf.Timestamp
+	25, // 17: nackcast.v1.ReceiverChannelStatus.last_progress:type_name -> google.protobuf.Timestamp
+	25, // 18: nackcast.v1.ReceiverChannelStatus.last_complete:type_name -> google.protobuf.Timestamp
 	0,  // 19: nackcast.v1.ChannelProblem.kind:type_name -> nackcast.v1.ChannelProblemKind
-	21, // 20: nackcast.v1.ChannelProblem.since:type_name -> google.protobuf.Timestamp
-	21, // 21: nackcast.v1.HeldManifest.since:type_name -> google.protobuf.Timestamp
+	25, // 20: nackcast.v1.ChannelProblem.since:type_name -> google.protobuf.Timestamp
+	25, // 21: nackcast.v1.HeldManifest.since:type_name -> google.protobuf.Timestamp
 	1,  // 22: nackcast.v1.ReceiverObjectStatus.state:type_name -> nackcast.v1.ObjectState
-	21, // 23: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
-	21, // 24: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 25: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
-	10, // 26: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
-	6,  // 27: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
-	4,  // 28: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
-	2,  // 29: nackcast.v1.ReceiverService.ConfirmManifest:input_type -> nackcast.v1.ConfirmManifestRequest
-	9,  // 30: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
-	11, // 31: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
-	7,  // 32: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
-	5,  // 33: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
-	3,  // 34: nackcast.v1.ReceiverService.ConfirmManifest:output_type -> nackcast.v1.ConfirmManifestResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
+	25, // 23: nackcast.v1.EpochStats.first_seen:type_name -> google.protobuf.Timestamp
+	25, // 24: nackcast.v1.EpochStats.last_seen:type_name -> google.protobuf.Timestamp
+	12, // 25: nackcast.v1.ReceiverService.GetStatus:input_type -> nackcast.v1.ReceiverServiceGetStatusRequest
+	14, // 26: nackcast.v1.ReceiverService.WatchStatus:input_type -> nackcast.v1.ReceiverServiceWatchStatusRequest
+	10, // 27: nackcast.v1.ReceiverService.WatchAlerts:input_type -> nackcast.v1.ReceiverServiceWatchAlertsRequest
+	8,  // 28: nackcast.v1.ReceiverService.VerifyChannel:input_type -> nackcast.v1.VerifyChannelRequest
+	6,  // 29: nackcast.v1.ReceiverService.ConfirmManifest:input_type -> nackcast.v1.ConfirmManifestRequest
+	2,  // 30: nackcast.v1.ReceiverService.Subscribe:input_type -> nackcast.v1.SubscribeRequest
+	4,  // 31: nackcast.v1.ReceiverService.Unsubscribe:input_type -> nackcast.v1.UnsubscribeRequest
+	13, // 32: nackcast.v1.ReceiverService.GetStatus:output_type -> nackcast.v1.ReceiverServiceGetStatusResponse
+	15, // 33: nackcast.v1.ReceiverService.WatchStatus:output_type -> nackcast.v1.ReceiverServiceWatchStatusResponse
+	11, // 34: nackcast.v1.ReceiverService.WatchAlerts:output_type -> nackcast.v1.ReceiverServiceWatchAlertsResponse
+	9,  // 35: nackcast.v1.ReceiverService.VerifyChannel:output_type -> nackcast.v1.VerifyChannelResponse
+	7,  // 36: nackcast.v1.ReceiverService.ConfirmManifest:output_type -> nackcast.v1.ConfirmManifestResponse
+	3,  // 37: nackcast.v1.ReceiverService.Subscribe:output_type -> nackcast.v1.SubscribeResponse
+	5,  // 38: nackcast.v1.ReceiverService.Unsubscribe:output_type -> nackcast.v1.UnsubscribeResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -1839,7 +2072,7 @@ func file_nackcast_v1_receiver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_receiver_proto_rawDesc), len(file_nackcast_v1_receiver_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

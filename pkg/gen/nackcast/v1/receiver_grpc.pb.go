@@ -24,6 +24,8 @@ const (
 	ReceiverService_WatchAlerts_FullMethodName     = "/nackcast.v1.ReceiverService/WatchAlerts"
 	ReceiverService_VerifyChannel_FullMethodName   = "/nackcast.v1.ReceiverService/VerifyChannel"
 	ReceiverService_ConfirmManifest_FullMethodName = "/nackcast.v1.ReceiverService/ConfirmManifest"
+	ReceiverService_Subscribe_FullMethodName       = "/nackcast.v1.ReceiverService/Subscribe"
+	ReceiverService_Unsubscribe_FullMethodName     = "/nackcast.v1.ReceiverService/Unsubscribe"
 )
 
 // ReceiverServiceClient is the client API for ReceiverService service.
@@ -50,6 +52,17 @@ type ReceiverServiceClient interface {
 	// -max-removal share allows: the receiver then installs it, removing what
 	// it omits.
 	ConfirmManifest(ctx context.Context, in *ConfirmManifestRequest, opts ...grpc.CallOption) (*ConfirmManifestResponse, error)
+	// Subscribe adds a channel to the receiver's subscriptions at runtime: it
+	// fetches the channel's manifest and NACKs for what it lacks at once.
+	// The subscriptions are kept in the data directory and outlive restarts
+	// (the -channels flag is then only the initial set). Subscribing to a
+	// channel already subscribed changes nothing.
+	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (*SubscribeResponse, error)
+	// Unsubscribe removes a channel from the receiver's subscriptions: it
+	// stops receiving and repairing it and, when asked, deletes its content
+	// and its manifest (otherwise both stay on disk, and a later Subscribe
+	// resumes from them).
+	Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error)
 }
 
 type receiverServiceClient struct {
@@ -128,6 +141,26 @@ func (c *receiverServiceClient) ConfirmManifest(ctx context.Context, in *Confirm
 	return out, nil
 }
 
+func (c *receiverServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (*SubscribeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubscribeResponse)
+	err := c.cc.Invoke(ctx, ReceiverService_Subscribe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *receiverServiceClient) Unsubscribe(ctx context.Context, in *UnsubscribeRequest, opts ...grpc.CallOption) (*UnsubscribeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnsubscribeResponse)
+	err := c.cc.Invoke(ctx, ReceiverService_Unsubscribe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReceiverServiceServer is the server API for ReceiverService service.
 // All implementations must embed UnimplementedReceiverServiceServer
 // for forward compatibility.
@@ -152,6 +185,17 @@ type ReceiverServiceServer interface {
 	// -max-removal share allows: the receiver then installs it, removing what
 	// it omits.
 	ConfirmManifest(context.Context, *ConfirmManifestRequest) (*ConfirmManifestResponse, error)
+	// Subscribe adds a channel to the receiver's subscriptions at runtime: it
+	// fetches the channel's manifest and NACKs for what it lacks at once.
+	// The subscriptions are kept in the data directory and outlive restarts
+	// (the -channels flag is then only the initial set). Subscribing to a
+	// channel already subscribed changes nothing.
+	Subscribe(context.Context, *SubscribeRequest) (*SubscribeResponse, error)
+	// Unsubscribe removes a channel from the receiver's subscriptions: it
+	// stops receiving and repairing it and, when asked, deletes its content
+	// and its manifest (otherwise both stay on disk, and a later Subscribe
+	// resumes from them).
+	Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error)
 	mustEmbedUnimplementedReceiverServiceServer()
 }
 
@@ -176,6 +220,12 @@ func (UnimplementedReceiverServiceServer) VerifyChannel(context.Context, *Verify
 }
 func (UnimplementedReceiverServiceServer) ConfirmManifest(context.Context, *ConfirmManifestRequest) (*ConfirmManifestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConfirmManifest not implemented")
+}
+func (UnimplementedReceiverServiceServer) Subscribe(context.Context, *SubscribeRequest) (*SubscribeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedReceiverServiceServer) Unsubscribe(context.Context, *UnsubscribeRequest) (*UnsubscribeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unsubscribe not implemented")
 }
 func (UnimplementedReceiverServiceServer) mustEmbedUnimplementedReceiverServiceServer() {}
 func (UnimplementedReceiverServiceServer) testEmbeddedByValue()                         {}
@@ -274,6 +324,42 @@ func _ReceiverService_ConfirmManifest_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReceiverService_Subscribe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubscribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReceiverServiceServer).Subscribe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReceiverService_Subscribe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReceiverServiceServer).Subscribe(ctx, req.(*SubscribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReceiverService_Unsubscribe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnsubscribeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReceiverServiceServer).Unsubscribe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReceiverService_Unsubscribe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReceiverServiceServer).Unsubscribe(ctx, req.(*UnsubscribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReceiverService_ServiceDesc is the grpc.ServiceDesc for ReceiverService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -292,6 +378,14 @@ var ReceiverService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ConfirmManifest",
 			Handler:    _ReceiverService_ConfirmManifest_Handler,
+		},
+		{
+			MethodName: "Subscribe",
+			Handler:    _ReceiverService_Subscribe_Handler,
+		},
+		{
+			MethodName: "Unsubscribe",
+			Handler:    _ReceiverService_Unsubscribe_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

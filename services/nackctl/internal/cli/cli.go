@@ -84,6 +84,8 @@ func init() {
 		{"alerts", "[-for DUR] [ADDR]", "follow the alert stream of a sender, backup or receiver", cmdAlerts},
 		{"sample", "[-small N] [-large SIZE] DIR", "write a sample channel into DIR (for demos and drills)", cmdSample},
 		{"verify", "-channel C [-for DUR] ADDR...", "scrub a channel on receivers: re-read every object, check its SHA-256, fetch damaged ones again (exit 1 if any)", cmdVerify},
+		{"subscribe", "-channel C ADDR...", "subscribe receivers to channel C at runtime (kept across their restarts)", cmdSubscribe},
+		{"unsubscribe", "-channel C [-remove] ADDR...", "unsubscribe receivers from channel C; -remove also deletes its content from their disks", cmdUnsubscribe},
 		{"confirm-manifest", "-channel C -version HEX ADDR...", "install a manifest receivers hold back because it removes much of the channel (their status shows it)", cmdConfirmManifest},
 		{"sum", "DIR", "print the SHA-256 of every file under DIR, like sha256sum, sorted by path", cmdSum},
 		{"manifest-key", "-out DIR", "make an Ed25519 key pair that signs manifests (senders -manifest-key, receivers -manifest-pubkey)", cmdManifestKey},
