@@ -176,6 +176,7 @@ dev-certs: build ## a development CA and certificates for mutual TLS in certs/ (
 docs: ## regenerate the README's configuration tables from the real flags and its metric table from the registered metrics
 	$(GO) run ./scripts/flagdoc
 	$(GO) run ./scripts/metricdoc
+	$(GO) test ./pkg/app -run TestEnvNames -update
 
 IMAGE ?= nackcast:dev
 # The image's binaries: static, for Linux on the Docker engine's

@@ -257,4 +257,12 @@ func TestCLIOnUnknownChannelAndQuietAlerts(t *testing.T) {
 	if code != 0 || stdout != "" || !strings.Contains(stderr, "following the alerts of "+rn.addr) {
 		t.Errorf("alerts of a quiet receiver: exit %d, stdout %q, stderr %q; want 0, nothing, and the following notice", code, stdout, stderr)
 	}
+
+	// watch -until-complete whose -for runs out fails, and shows why the
+	// stuck receiver is stuck.
+	_, ln := c.receiver("lost", sn.addr, func(cfg *receiver.Config) { cfg.Channels = []string{"missing"} })
+	code, stdout, stderr = nackctl(t, "watch", "-until-complete", "-for", "1500ms", "-interval", "200ms", rn.addr, ln.addr)
+	if code != 1 || !strings.Contains(stderr, "not every receiver complete") || !strings.Contains(stdout, "STUCK: unknown channel") {
+		t.Errorf("watch -until-complete over a stuck receiver: exit %d, stdout %q, stderr %q; want 1, the problem shown", code, stdout, stderr)
+	}
 }

@@ -126,6 +126,12 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 	for {
 		select {
 		case <-wctx.Done():
+			if *untilComplete {
+				// -for ran out first: the receivers are not complete.
+				mu.Lock()
+				defer mu.Unlock()
+				return fmt.Errorf("not every receiver complete after %v: %s", *dur, pending(rows))
+			}
 			return nil
 		case <-tick.C:
 		case <-updated:
@@ -147,6 +153,28 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 			return nil
 		}
 	}
+}
+
+// pending lists the receivers of rows that are not complete, and why.
+// Called with the rows' lock held.
+func pending(rows []*progress) string {
+	var out []string
+	for _, p := range rows {
+		switch {
+		case p.err != nil:
+			out = append(out, p.addr+" (unreachable)")
+		case p.st == nil:
+			out = append(out, p.addr+" (no status yet)")
+		case !p.st.GetComplete():
+			var have, total uint64
+			for _, ch := range p.st.GetChannels() {
+				have += ch.GetBytesHave()
+				total += ch.GetBytesTotal()
+			}
+			out = append(out, fmt.Sprintf("%s %.0f%%", p.st.GetReceiverId(), percent(have, total)))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // follow reads one receiver's status stream into p until it fails or ctx
@@ -232,7 +260,7 @@ func (c *ctx) draw(rows []*progress, drawn int) int {
 			}
 			line := fmt.Sprintf("%-12s %-10s %s %5.1f%%  %9s / %-9s %8s/s  ETA %-6s %d/%d objects  via %s",
 				p.st.GetReceiverId(), ch.GetChannel(), bar(have, total, 20), percent(have, total),
-				human(have), human(total), human(uint64(bps)), eta, ch.GetObjectsComplete(), ch.GetObjectsTotal(), orNone(p.st.GetActiveSender()))
+				human(have), human(total), human(uint64(bps)), eta, ch.GetObjectsComplete(), ch.GetObjectsTotal(), via(p.st, ch))
 			if pr := ch.GetProblem(); pr != nil {
 				line += "  STUCK: " + problemLine(pr)
 			}
@@ -257,6 +285,19 @@ func bar(have, total uint64, width int) string {
 		n = int(uint64(width) * have / total)
 	}
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+// via names the sender a receiver's channel follows: the one that answered
+// its last NACK or, when it never needed one, the one whose manifest it
+// holds.
+func via(st *pb.ReceiverStatus, ch *pb.ReceiverChannelStatus) string {
+	if a := st.GetActiveSender(); a != "" {
+		return a
+	}
+	if s := ch.GetManifestSender(); s != "" {
+		return "manifest of " + s
+	}
+	return "-"
 }
 
 func orNone(s string) string {
