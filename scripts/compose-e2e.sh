@@ -77,8 +77,22 @@ for i in 1 2 3; do
 	echo "receiver-$i: $n files match the origin's SHA-256"
 done
 
+step "a clean start: no network alert, no failover, the backup sees the primary"
+# The receivers start before the primary is ready: that is no network
+# fault, and they follow the primary, not the backup.
+alerts=$("$ctl" -o json status 127.0.0.1:7002 | jq '[.recent_alerts[]? | select(.kind == "ALERT_KIND_NETWORK")] | length')
+[ "$alerts" = 0 ] || fail "the backup raised $alerts network alerts during a clean start"
+for r in "${receivers[@]}"; do
+	st=$("$ctl" -o json status "$r")
+	[ "$(jq -r '.failovers // "0"' <<<"$st")" = 0 ] || fail "$r counts failovers after a clean start: $(jq -c '{active_sender, failovers}' <<<"$st")"
+	[ "$(jq -r '.active_sender // "primary:7001"' <<<"$st")" = primary:7001 ] || fail "$r follows $(jq -r .active_sender <<<"$st") after a clean start"
+done
+"$ctl" status 127.0.0.1:7002 | grep '^  primary ' | grep -q 'alive, active' || fail "the standing-by backup does not see the primary alive: $("$ctl" status 127.0.0.1:7002 | grep '^  primary ')"
+echo "no network alert, no failover; $("$ctl" status 127.0.0.1:7002 | grep '^  primary ' | sed 's/^  //')"
+
 step "mutual TLS: a plaintext client and a receiver's certificate are refused"
 plain_err=$(env -u NACKCAST_TLS_CA -u NACKCAST_TLS_CERT -u NACKCAST_TLS_KEY "$ctl" -addr 127.0.0.1:7001 channels 2>&1) && fail "a plaintext client was served"
+grep -q "requires mutual TLS" <<<"$plain_err" || fail "a plaintext client was not told that TLS is required: $plain_err"
 echo "plaintext client refused: $plain_err"
 denied=$("$ctl" -tls-cert "$work/certs/receiver-1.pem" -tls-key "$work/certs/receiver-1.key" -addr 127.0.0.1:7001 delete -channel sample small-000.bin 2>&1) &&
 	fail "a receiver's certificate was allowed to delete: $denied"
