@@ -55,7 +55,7 @@ func TestChannelCountersCarryOver(t *testing.T) {
 	if next := carryCounters(first); next != first.stats {
 		t.Error("a channel's new manifest dropped its counters")
 	}
-	if carryCounters(nil) == carryCounters(nil) {
+	if a, b := carryCounters(nil), carryCounters(nil); a == b {
 		t.Error("two new channels share counters")
 	}
 }
