@@ -80,12 +80,12 @@ done
 step "a clean start: no network alert, no failover, the backup sees the primary"
 # The receivers start before the primary is ready: that is no network
 # fault, and they follow the primary, not the backup.
-alerts=$("$ctl" -o json status 127.0.0.1:7002 | jq '[.recent_alerts[]? | select(.kind == "ALERT_KIND_NETWORK")] | length')
+alerts=$("$ctl" -o json status 127.0.0.1:7002 | jq '[.recentAlerts[]? | select(.kind == "ALERT_KIND_NETWORK")] | length')
 [ "$alerts" = 0 ] || fail "the backup raised $alerts network alerts during a clean start"
 for r in "${receivers[@]}"; do
 	st=$("$ctl" -o json status "$r")
-	[ "$(jq -r '.failovers // "0"' <<<"$st")" = 0 ] || fail "$r counts failovers after a clean start: $(jq -c '{active_sender, failovers}' <<<"$st")"
-	[ "$(jq -r '.active_sender // "primary:7001"' <<<"$st")" = primary:7001 ] || fail "$r follows $(jq -r .active_sender <<<"$st") after a clean start"
+	[ "$(jq -r '.failovers // "0"' <<<"$st")" = 0 ] || fail "$r counts failovers after a clean start: $(jq -c '{activeSender, failovers}' <<<"$st")"
+	[ "$(jq -r '.activeSender // "primary:7001"' <<<"$st")" = primary:7001 ] || fail "$r follows $(jq -r .activeSender <<<"$st") after a clean start"
 done
 "$ctl" status 127.0.0.1:7002 | grep '^  primary ' | grep -q 'alive, active' || fail "the standing-by backup does not see the primary alive: $("$ctl" status 127.0.0.1:7002 | grep '^  primary ')"
 echo "no network alert, no failover; $("$ctl" status 127.0.0.1:7002 | grep '^  primary ' | sed 's/^  //')"

@@ -199,7 +199,7 @@ func TestOperations(t *testing.T) {
 	}
 	code, out, _ = nackctl(t, "-o", "json", "status", run.Receivers[0].Addr)
 	var rs struct {
-		ReceiverID string `json:"receiver_id"`
+		ReceiverID string `json:"receiverId"`
 		Complete   bool   `json:"complete"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &rs) != nil || rs.ReceiverID != "receiver-1" || !rs.Complete {

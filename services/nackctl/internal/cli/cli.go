@@ -242,7 +242,11 @@ func unavailable(msg string) string {
 
 // printJSON writes one protobuf message as a line of JSON.
 func (c *ctx) printJSON(m proto.Message) error {
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	// protojson's own convention, as grpcurl and every gRPC JSON gateway
+	// print it: lowerCamelCase names, 64-bit integers (ids, versions,
+	// epochs) as decimal strings, bytes (sha256) as base64, unset fields
+	// left out. The human output's hex is a display format only.
+	b, err := protojson.Marshal(m)
 	if err != nil {
 		return err
 	}
