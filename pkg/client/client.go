@@ -1,8 +1,13 @@
 // Package client is what a CDN manager needs besides the generated gRPC
-// clients of package nackcastv1 (pkg/gen/nackcast/v1): dialing a service,
-// publishing a file, and following a receiver's progress on a channel.
+// clients of package nackcastv1 (pkg/gen/nackcast/v1): dialing a service
+// in plaintext or mutual TLS (Config, from the same NACKCAST_TLS_*
+// variables as nackctl), publishing a file, following a receiver's
+// progress on a channel, and the fleet view over many receivers (Fleet).
+// Receivers' channels change at runtime with the generated client's
+// Subscribe and Unsubscribe. examples/manager is a small manager program.
 //
-//	cc, err := client.Dial("sender.example:7001")
+//	cfg := client.ConfigFromEnv(os.Getenv)
+//	cc, err := cfg.Dial("sender.example:7001")
 //	sc := nackcastv1.NewSenderServiceClient(cc)
 //	resp, err := client.PublishFile(ctx, sc, "news", "2026/11/video.mp4", "/srv/video.mp4")
 package client

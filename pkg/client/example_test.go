@@ -4,144 +4,64 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 
 	"github.com/nackcast/nackcast/pkg/client"
-	"github.com/nackcast/nackcast/pkg/cloud"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
-	"github.com/nackcast/nackcast/pkg/receiver"
-	"github.com/nackcast/nackcast/pkg/rpc"
-	"github.com/nackcast/nackcast/pkg/sender"
 )
 
-// Example is a CDN manager's view of a cloud: list the sender's channels,
-// publish a file, and follow a receiver until it holds the channel. (The
-// first lines start a small cloud on lo for the example to talk to.)
+// Example is the core of a CDN manager: reach the cloud with the
+// administrator's certificate named by NACKCAST_TLS_* (as nackctl does),
+// publish a file, assign its channel to a receiver at runtime, follow the
+// receiver until it holds it, and look at the fleet. The program under
+// examples/manager does this over many receivers; make test runs it
+// against real processes over mutual TLS.
 func Example() {
-	senderAddr, receiverAddr, stop := exampleCloud()
-	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	cfg := client.ConfigFromEnv(os.Getenv)
 
-	sc, err := client.Dial(senderAddr)
+	sc, err := cfg.Dial("sender.example:7001")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer sc.Close()
-	senders := pb.NewSenderServiceClient(sc)
-	list, err := senders.ListChannels(ctx, &pb.ListChannelsRequest{})
+	pub, err := client.PublishFile(ctx, pb.NewSenderServiceClient(sc), "news", "2026/12/today.mp4", "/srv/today.mp4")
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, ch := range list.GetChannels() {
-		fmt.Printf("channel %s: %d objects, %d bytes\n", ch.GetChannel(), ch.GetObjectCount(), ch.GetTotalBytes())
-	}
 
-	file := filepath.Join(os.TempDir(), "nackcast-example-notes.txt")
-	if err := os.WriteFile(file, []byte("pre-positioned by nackcast\n"), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	defer os.Remove(file)
-	pub, err := client.PublishFile(ctx, senders, "news", "notes/today.txt", file)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("published %s (%d bytes)\n", pub.GetObject().GetPath(), pub.GetObject().GetSize())
-
-	rc, err := client.Dial(receiverAddr)
+	rc, err := cfg.Dial("edge-1.example:7003")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer rc.Close()
-	err = client.WatchChannel(ctx, pb.NewReceiverServiceClient(rc), "news", 100*time.Millisecond, func(ch *pb.ReceiverChannelStatus) bool {
-		if ch.GetComplete() && ch.GetManifestVersion() == pub.GetManifestVersion() {
-			fmt.Printf("receiver holds news: %d of %d objects\n", ch.GetObjectsComplete(), ch.GetObjectsTotal())
-			return false
-		}
-		return true
+	receiver := pb.NewReceiverServiceClient(rc)
+	if _, err := receiver.Subscribe(ctx, &pb.SubscribeRequest{Channel: "news"}); err != nil {
+		log.Fatal(err)
+	}
+	err = client.WatchChannel(ctx, receiver, "news", time.Second, func(ch *pb.ReceiverChannelStatus) bool {
+		return !ch.GetComplete() || ch.GetManifestVersion() != pub.GetManifestVersion()
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Output:
-	// channel news: 2 objects, 12 bytes
-	// published notes/today.txt (27 bytes)
-	// receiver holds news: 3 of 3 objects
-}
 
-// exampleCloud starts a sender with a channel "news" of two small files and
-// one receiver of it, in this process, on lo.
-func exampleCloud() (senderAddr, receiverAddr string, stop func()) {
-	dir, err := os.MkdirTemp("", "nackcast-example-")
+	edges, err := client.ResolveReceivers(ctx, []string{"dns:nackcast-receivers.cdn.svc.cluster.local:7003"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "origin", "news"), 0o755); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "origin", "news", "a.txt"), []byte("hello"), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "origin", "news", "b.txt"), []byte("world!!"), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	port, err := cloud.FreeUDPPort()
+	fleet, err := client.Fleet(ctx, edges, client.FleetOptions{
+		Dial:   func(addr string) (*grpc.ClientConn, error) { return cfg.Dial(addr) },
+		Sender: "sender.example:7001",
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	serve := func(engine interface{ Run(context.Context) error }, register func(*rpc.Server)) string {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			log.Fatal(err)
-		}
-		srv := rpc.NewServer(hclog.NewNullLogger())
-		register(srv)
-		srv.SetServing(true)
-		// Both return nil once ctx is cancelled: any error is unexpected.
-		go func() {
-			if err := srv.Serve(ctx, lis, time.Second); err != nil {
-				log.Print(err)
-			}
-		}()
-		go func() {
-			if err := engine.Run(ctx); err != nil {
-				log.Print(err)
-			}
-			done <- struct{}{}
-		}()
-		return lis.Addr().String()
-	}
-	scfg := sender.DefaultConfig()
-	scfg.OriginDir = filepath.Join(dir, "origin")
-	scfg.Multicast.Port = port
-	scfg.Scheduler.FirstPassDelay = 100 * time.Millisecond
-	s, err := sender.New(scfg, hclog.NewNullLogger())
-	if err != nil {
-		log.Fatal(err)
-	}
-	senderAddr = serve(s, func(srv *rpc.Server) { pb.RegisterSenderServiceServer(srv.GRPC, sender.NewService(s)) })
-	<-s.Ready()
-	rcfg := receiver.DefaultConfig()
-	rcfg.DataDir = filepath.Join(dir, "edge")
-	rcfg.Channels = []string{"news"}
-	rcfg.Primary = senderAddr
-	rcfg.Multicast.Port = port
-	r, err := receiver.New(rcfg, hclog.NewNullLogger())
-	if err != nil {
-		log.Fatal(err)
-	}
-	receiverAddr = serve(r, func(srv *rpc.Server) { pb.RegisterReceiverServiceServer(srv.GRPC, receiver.NewService(r)) })
-	return senderAddr, receiverAddr, func() {
-		cancel()
-		<-done
-		<-done
-		os.RemoveAll(dir)
+	for _, ch := range fleet.GetChannels() {
+		fmt.Printf("%s: %d of %d receivers complete, %d stuck\n", ch.GetChannel(), ch.GetComplete(), ch.GetReceivers(), ch.GetStuck())
 	}
 }

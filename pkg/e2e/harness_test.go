@@ -59,7 +59,7 @@ func runWithBinaries(m *testing.M) int {
 	}
 	args = append(args, "github.com/nackcast/nackcast/services/sender", "github.com/nackcast/nackcast/services/backup",
 		"github.com/nackcast/nackcast/services/receiver", "github.com/nackcast/nackcast/services/nackctl",
-		"github.com/nackcast/nackcast/pkg/e2e/internal/flooder")
+		"github.com/nackcast/nackcast/pkg/e2e/internal/flooder", "github.com/nackcast/nackcast/pkg/client/examples/manager")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

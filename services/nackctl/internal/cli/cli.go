@@ -56,18 +56,9 @@ func (c *ctx) dial(addr string) (*grpc.ClientConn, error) {
 // setupTLS loads the client certificate when -tls-* are given: nackctl
 // then speaks mutual TLS, else plaintext.
 func (c *ctx) setupTLS() error {
-	if !c.tls.Enabled() {
-		return nil
-	}
-	if err := c.tls.Validate(); err != nil {
-		return err
-	}
-	r, err := tlsconf.New(c.tls, nil)
-	if err != nil {
-		return err
-	}
-	c.opts = []grpc.DialOption{grpc.WithTransportCredentials(r.ClientCredentials(c.tlsName))}
-	return nil
+	opts, err := client.Config{TLS: c.tls, ServerName: c.tlsName}.DialOptions()
+	c.opts = opts
+	return err
 }
 
 var commands []command
@@ -84,6 +75,7 @@ func init() {
 		{"alerts", "[-for DUR] [ADDR]", "follow the alert stream of a sender, backup or receiver", cmdAlerts},
 		{"sample", "[-small N] [-large SIZE] DIR", "write a sample channel into DIR (for demos and drills)", cmdSample},
 		{"verify", "-channel C [-for DUR] ADDR...", "scrub a channel on receivers: re-read every object, check its SHA-256, fetch damaged ones again (exit 1 if any)", cmdVerify},
+		{"fleet", "[-sender ADDR] [-f FILE] ADDR|dns:HOST:PORT...", "many receivers at once: per channel how many are complete, behind, in progress or stuck; per receiver where it stands, whom it follows, why it is stuck", cmdFleet},
 		{"subscribe", "-channel C ADDR...", "subscribe receivers to channel C at runtime (kept across their restarts)", cmdSubscribe},
 		{"unsubscribe", "-channel C [-remove] ADDR...", "unsubscribe receivers from channel C; -remove also deletes its content from their disks", cmdUnsubscribe},
 		{"confirm-manifest", "-channel C -version HEX ADDR...", "install a manifest receivers hold back because it removes much of the channel (their status shows it)", cmdConfirmManifest},
