@@ -113,6 +113,10 @@ test-race: ## every test under the race detector; the end-to-end suites build th
 test-short: ## the fast loop: unit and fuzz-seed tests, no real processes or sockets suites (seconds)
 	$(GO) test -short -count=1 ./...
 
+.PHONY: pyclient
+pyclient: build ## generate a Python client from proto/ and call a real sender with it (Debian's python3-grpc-tools)
+	scripts/pyclient.sh
+
 .PHONY: modcheck
 modcheck: ## prove a release imports into another Go module: a module proxy made from the newest v* tag (or HEAD), a fresh module that requires it and builds
 	$(GO) run ./scripts/modcheck
