@@ -48,6 +48,9 @@ help: ## show this help
 .PHONY: tools
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc ## install pinned code generation tools into .tools/bin
 
+.PHONY: tools-grpcurl
+tools-grpcurl: $(TOOLS)/grpcurl ## install the pinned grpcurl into .tools/bin (make test then checks nackctl's JSON against it)
+
 $(TOOLS)/buf:
 	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 $(TOOLS)/protoc-gen-go:

@@ -116,6 +116,7 @@ var otherEnv = map[string]string{
 	"NACKCAST_REQUIRE_ROOT_TESTS":       "tests: fail rather than skip the tests that need root",
 	"NACKCAST_REQUIRE_PROMETHEUS":       "tests: fail rather than skip the monitoring test without a prometheus binary",
 	"NACKCAST_REQUIRE_PYCLIENT":         "CI: fail rather than skip make pyclient without python3-grpc-tools",
+	"NACKCAST_REQUIRE_GRPCURL":          "tests: fail rather than skip the JSON comparison with grpcurl",
 	"NACKCAST_NETNS":                    "tests: run the network namespace tests",
 	"NACKCAST_SIM_SEEDS":                "tests: seeds of the simulator",
 	"NACKCAST_SIM_TRACE":                "tests: the simulator's trace",
