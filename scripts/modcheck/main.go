@@ -14,11 +14,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,8 +59,8 @@ func main() {
 
 func git(args ...string) (string, error) {
 	out, err := exec.Command("git", args...).Output()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, ee.Stderr)
 	}
 	return strings.TrimSpace(string(out)), err
 }
@@ -85,8 +87,10 @@ func run(tag string, keep bool) error {
 		if err != nil {
 			return err
 		}
-		var secs int64
-		fmt.Sscan(ts, &secs)
+		secs, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			return fmt.Errorf("commit time %q: %w", ts, err)
+		}
 		version = module.PseudoVersion("v0", "", time.Unix(secs, 0), rev[:12])
 		fmt.Printf("modcheck: no v* tag in HEAD's history; checking HEAD as %s\n", version)
 	}
@@ -120,7 +124,7 @@ func run(tag string, keep bool) error {
 	}
 	info, _ := json.Marshal(map[string]string{"Version": version, "Time": time.Now().UTC().Format(time.RFC3339)})
 	for name, data := range map[string][]byte{
-		"list":              []byte(version + "\n"),
+		"list":            []byte(version + "\n"),
 		version + ".info": info,
 		version + ".mod":  []byte(gomod + "\n"),
 		version + ".zip":  zbuf.Bytes(),
@@ -154,7 +158,7 @@ func run(tag string, keep bool) error {
 		cmd.Dir, cmd.Env = app, env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", strings.Join(s, " "), err, out)
+			return fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), err, out)
 		}
 		if s[0] == filepath.Join(tmp, "manager") {
 			fmt.Print(string(out))
