@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/nackcast/nackcast/pkg/cloud"
 	"github.com/nackcast/nackcast/pkg/receiver"
+	"github.com/nackcast/nackcast/pkg/sender"
 )
 
 // TestRuntimeSubscriptions: a receiver started on channel c is assigned
@@ -105,4 +108,48 @@ func verifyChannel(t *testing.T, origin, dataDir, ch string) {
 			t.Errorf("channel %s: %s differs", ch, p)
 		}
 	}
+}
+
+// TestSubscriptionChurnWhileReceiving: channel d is subscribed and
+// unsubscribed (its content removed) twenty times while its objects are
+// being multicast, committed and pulled; then subscribed for good. The
+// receiver ends complete and verified, and an unsubscribe with removal
+// leaves nothing of d behind: no commit lands in a removed channel.
+func TestSubscriptionChurnWhileReceiving(t *testing.T) {
+	c := newCluster(t)
+	origin := filepath.Join(c.dir, "origin")
+	writeFile(t, filepath.Join(origin, "c", "a.txt"), []byte("c"))
+	for i := range 40 {
+		writeFile(t, filepath.Join(origin, "d", fmt.Sprintf("f%02d.bin", i)), bytes.Repeat([]byte{byte(i)}, 20<<10+i))
+	}
+	_, sn := c.sender(origin, func(cfg *sender.Config) { cfg.Rate = 20_000_000 })
+	r, _ := c.receiver("churn", sn.addr, nil)
+	waitComplete(t, 20*time.Second, r)
+	data := filepath.Join(c.dir, "churn")
+	for i := range 20 {
+		if _, _, err := r.Subscribe("d"); err != nil {
+			t.Fatal(err)
+		}
+		// Let some of d arrive (a few objects), then take it away.
+		waitFor(t, 10*time.Second, "some of d", func() bool {
+			for _, ch := range r.Status(false).GetChannels() {
+				if ch.GetChannel() == "d" && ch.GetBytesHave() > uint64(i%4)*20<<10 {
+					return true
+				}
+			}
+			return false
+		})
+		if _, _, err := r.Unsubscribe("d", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(data, "d")); !os.IsNotExist(err) {
+			t.Fatalf("round %d: d's files left after unsubscribing with removal: %v", i, err)
+		}
+	}
+	if _, _, err := r.Subscribe("d"); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, 60*time.Second, r)
+	verifyChannel(t, origin, data, "d")
+	verify(t, origin, data)
 }
