@@ -386,8 +386,8 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 			p.add("%s: the service declares a metrics port: the proxy serves it", where)
 		}
 		checkProxy(p, where, proxy, metricsPort)
-		if spec.AutomountServiceAccountToken == nil || !*spec.AutomountServiceAccountToken {
-			p.add("%s: the proxy needs the service account's token", where)
+		if proxy != nil && !mountsToken(w.tmpl.Spec, *proxy) {
+			p.add("%s: kube-rbac-proxy needs the service account's token at %s", where, tokenDir)
 		}
 		if _, ok := w.tmpl.Annotations["prometheus.io/scrape"]; ok {
 			p.add("%s: prometheus.io annotations while /metrics needs a token", where)
@@ -399,9 +399,6 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 		if ports["metrics"] != metricsPort || metricsPort != defaultMetrics {
 			p.add("%s: container port metrics %d, -metrics-addr %q: want both %d", where, ports["metrics"], value("metrics-addr"), defaultMetrics)
 		}
-		if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-			p.add("%s: a service account token is mounted, and nothing uses it", where)
-		}
 		if a := w.tmpl.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != strconv.Itoa(int(metricsPort)) {
 			p.add("%s: prometheus annotations %v, want scrape on %d", where, a, metricsPort)
 		}
@@ -409,6 +406,16 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 	for _, oc := range others {
 		if oc.Name != "kube-rbac-proxy" {
 			p.add("%s: unexpected container %s", where, oc.Name)
+		}
+	}
+	// nackcast reads the network and needs no Kubernetes token: none in
+	// its container, nor in any but the proxy's.
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		p.add("%s: the service account's token is mounted in every container", where)
+	}
+	for _, ct := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		if ct.Name != "kube-rbac-proxy" && mountsToken(spec, ct) {
+			p.add("%s: container %s mounts a service account token", where, ct.Name)
 		}
 	}
 
@@ -500,6 +507,28 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 		}
 	}
 	fs.VisitAll(func(f *flag.Flag) { fs.Set(f.Name, f.DefValue) })
+}
+
+// tokenDir is where Kubernetes clients look for the service account's
+// token.
+const tokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// mountsToken reports whether container c mounts a projected service
+// account token (at tokenDir, for the proxy).
+func mountsToken(spec corev1.PodSpec, c corev1.Container) bool {
+	for _, m := range c.VolumeMounts {
+		for _, v := range spec.Volumes {
+			if v.Name != m.Name || v.Projected == nil {
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if src.ServiceAccountToken != nil && m.MountPath == tokenDir {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func findContainer(cs []corev1.Container, name string) *corev1.Container {

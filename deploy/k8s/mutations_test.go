@@ -133,6 +133,17 @@ func TestChecksCatch(t *testing.T) {
 		}, "read-only root filesystem"},
 		{"service port off the container's", func(o *objects) { o.services[0].Spec.Ports[0].Port++ }, "the container's"},
 		{"proxy cannot review tokens", func(o *objects) { o.clusterRoleBindings = nil }, "may not create tokenreviews"},
+		{"a token for nackcast", func(o *objects) {
+			s := receiver(o)
+			s.Containers[0].VolumeMounts = append(s.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "kube-api-access", MountPath: tokenDir})
+		}, "container receiver mounts a service account token"},
+		{"a token in every container", func(o *objects) {
+			t := true
+			receiver(o).AutomountServiceAccountToken = &t
+		}, "token is mounted in every container"},
+		{"no token for the proxy", func(o *objects) {
+			receiver(o).Containers[1].VolumeMounts = nil
+		}, "kube-rbac-proxy needs the service account's token"},
 		{"admin certificate of another role", func(o *objects) {
 			for _, c := range o.certificates {
 				if !c.Spec.IsCA {

@@ -121,7 +121,8 @@ metadata:
 
 {{- define "nackcast.podSpecCommon" -}}
 serviceAccountName: {{ include "nackcast.fullname" .root }}
-automountServiceAccountToken: {{ include "nackcast.metricsProxy" .root | eq "true" }}
+# nackcast needs no Kubernetes token; kube-rbac-proxy mounts its own.
+automountServiceAccountToken: false
 {{- if eq .root.Values.network.mode "hostNetwork" }}
 hostNetwork: true
 dnsPolicy: ClusterFirstWithHostNet
@@ -225,6 +226,10 @@ ports:
       valueFrom:
         fieldRef:
           fieldPath: status.podIP
+  volumeMounts:
+    - name: kube-api-access
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
   ports:
     - name: metrics
       containerPort: {{ .metricsPort }}
@@ -315,5 +320,27 @@ authorization:
     key: token
 {{- else }}
 scheme: http
+{{- end }}
+{{- end }}
+
+{{/* The service account's token for kube-rbac-proxy alone: what the kubelet would mount in every container. */}}
+{{- define "nackcast.proxyVolume" -}}
+{{- if include "nackcast.metricsProxy" . }}
+- name: kube-api-access
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3607
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
 {{- end }}
 {{- end }}
