@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -338,8 +339,8 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 	if want := "/nackcast/" + w.service; main.Command[0] != want {
 		p.add("%s: runs %s, want %s", where, main.Command[0], want)
 	}
-	if !strings.HasPrefix(main.Image, "nackcast:") {
-		p.add("%s: image %q is not the nackcast image", where, main.Image)
+	if name, tag, _ := strings.Cut(path.Base(main.Image), ":"); name != "nackcast" || tag == "" {
+		p.add("%s: image %q is not a tag of the nackcast image", where, main.Image)
 	}
 	podName := w.name + "-" + samplePodSuffix
 	if w.kind == "StatefulSet" {
