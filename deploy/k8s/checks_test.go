@@ -279,7 +279,9 @@ func env(p *problems, where string, o *objects, c corev1.Container, podName, nam
 	return e
 }
 
-// flagSetsMu serializes flagsets.All, which tests may call in parallel.
+// flagSetsMu serializes flagsets.All, which tests may call in parallel;
+// each pod gets flag sets of its own, so values set for one do not leak
+// into the next.
 var flagSetsMu sync.Mutex
 
 // checkFlags checks that every NACKCAST_ variable is a flag of the
@@ -507,7 +509,6 @@ func checkPod(p *problems, o *objects, c config, w pod) {
 			p.add("%s: receiver id %q, want the node's name %q", where, id, w.node)
 		}
 	}
-	fs.VisitAll(func(f *flag.Flag) { fs.Set(f.Name, f.DefValue) })
 }
 
 // tokenDir is where Kubernetes clients look for the service account's
@@ -768,10 +769,7 @@ func checkTLS(p *problems, o *objects, c config, w pod, main corev1.Container, v
 	if w.service == "receiver" && cert.Subject.CommonName != value("id") {
 		p.add("%s: receiver id %q is not its certificate's name %q: the senders would refuse its NACKs", where, value("id"), cert.Subject.CommonName)
 	}
-	hosts := []string{"127.0.0.1"}
-	for _, peer := range peersOf(o, w.service) {
-		hosts = append(hosts, peer)
-	}
+	hosts := append([]string{"127.0.0.1"}, peersOf(o, w.service)...)
 	for _, h := range hosts {
 		if err := verifySample(cert, h); err != nil {
 			p.add("%s: its certificate does not verify for %s: %v", where, h, err)

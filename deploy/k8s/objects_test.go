@@ -185,17 +185,6 @@ func kustomize(dir string) ([][]byte, error) {
 	return docs, nil
 }
 
-// splitYAML splits a stream of YAML documents.
-func splitYAML(s string) [][]byte {
-	var docs [][]byte
-	for _, d := range strings.Split("\n"+s, "\n---") {
-		if strings.TrimSpace(d) != "" {
-			docs = append(docs, []byte(d))
-		}
-	}
-	return docs
-}
-
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
