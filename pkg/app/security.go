@@ -30,7 +30,7 @@ type Transport struct {
 // Register adds the transport flags to fs.
 func (t *Transport) Register(fs *flag.FlagSet) {
 	fs.StringVar(&t.TLS.CA, "tls-ca", t.TLS.CA, "PEM bundle of the CA(s) that sign the cloud's certificates (mutual TLS)")
-	fs.StringVar(&t.TLS.Cert, "tls-cert", t.TLS.Cert, "PEM certificate of this process (CN = its name, OU = its role: sender, backup, receiver or admin); reloaded when it changes")
+	fs.StringVar(&t.TLS.Cert, "tls-cert", t.TLS.Cert, "PEM certificate of this process (CN = its name; its role, sender, backup, receiver or admin, in the first OU or a URI SAN urn:nackcast:role:ROLE); reloaded when it changes")
 	fs.StringVar(&t.TLS.Key, "tls-key", t.TLS.Key, "PEM private key of -tls-cert")
 	fs.StringVar(&t.ServerName, "tls-server-name", t.ServerName, "name expected in servers' certificates (default: the host dialled)")
 	fs.BoolVar(&t.Plaintext, "plaintext", t.Plaintext, "run gRPC without transport security (only on a trusted network: anyone who reaches the port can NACK, pull, publish and delete)")
