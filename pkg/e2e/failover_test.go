@@ -18,12 +18,7 @@ import (
 func failoverCloud(t *testing.T, receivers int, size int64, extraReceiverArgs ...string) (*cloud.Run, string, context.Context) {
 	t.Helper()
 	skipShort(t)
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl, dir := newCloud(t)
 	origin := filepath.Join(dir, "origin")
 	if _, err := (cloud.Sample{SmallFiles: 20, MaxSmall: 64 << 10, LargeBytes: size, Seed: 11}).Generate(filepath.Join(origin, "c")); err != nil {
 		t.Fatal(err)

@@ -105,6 +105,19 @@ func skipShort(t *testing.T) {
 	}
 }
 
+// newCloud returns a cloud of real processes under a temporary directory,
+// closed (its processes killed) when the test ends, and the directory.
+func newCloud(t *testing.T) (*cloud.Cloud, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cl, err := cloud.New(binDir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, dir
+}
+
 // cluster runs senders and receivers in this process, each with its own
 // engine, real multicast socket on lo and real gRPC server on loopback.
 type cluster struct {

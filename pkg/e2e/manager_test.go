@@ -22,12 +22,7 @@ import (
 // copy deleted) and shows the fleet view.
 func TestManagerProgram(t *testing.T) {
 	skipShort(t)
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl, dir := newCloud(t)
 	if err := cl.EnableTLS(); err != nil {
 		t.Fatal(err)
 	}

@@ -162,12 +162,7 @@ func TestClockJumps(t *testing.T) {
 // windows in which both sent DATA.
 func TestTwoSendersWindowAfterPause(t *testing.T) {
 	skipShort(t)
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl, dir := newCloud(t)
 	tap := newWireLog(t, cl.Group, cl.Port)
 	origin := filepath.Join(dir, "origin")
 	if _, err := (cloud.Sample{LargeBytes: 100_000_000, Seed: 5}).Generate(filepath.Join(origin, "c")); err != nil {

@@ -65,12 +65,7 @@ func dialAs(t *testing.T, addr string, f tlsconf.Files) *grpc.ClientConn {
 //     own name; the admin can.
 func TestSecureCloud(t *testing.T) {
 	skipShort(t)
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl, dir := newCloud(t)
 	if err := cl.EnableTLS(); err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +230,7 @@ func TestSignedManifests(t *testing.T) {
 // reaches the receivers by multicast, verified.
 func TestPacketKeyRotation(t *testing.T) {
 	skipShort(t)
-	dir := t.TempDir()
-	cl, err := cloud.New(binDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl, dir := newCloud(t)
 	k1, err := pktauth.NewKey(1)
 	if err != nil {
 		t.Fatal(err)
