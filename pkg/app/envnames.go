@@ -46,6 +46,7 @@ var flagEnv = map[string]string{
 	"NACKCAST_MAX_BACKOFF":           "receiver",
 	"NACKCAST_MAX_HANDOVER_WAIT":     "sender",
 	"NACKCAST_MAX_JOBS":              "sender, backup",
+	"NACKCAST_MAX_MANIFEST_OBJECTS":  "receiver",
 	"NACKCAST_MAX_OPEN_PARTIALS":     "receiver",
 	"NACKCAST_MAX_PASSES":            "sender, backup",
 	"NACKCAST_MAX_PUBLISH_SIZE":      "sender, backup",

@@ -157,6 +157,7 @@ func SenderPolicy() tlsconf.Policy {
 		tlsconf.AllowAny("/grpc.reflection."),
 		tlsconf.Allow(senderService+"Nack", all...),
 		tlsconf.Allow(senderService+"GetManifest", all...),
+		tlsconf.Allow(senderService+"StreamManifest", all...),
 		tlsconf.Allow(senderService+"Pull", all...),
 		tlsconf.Allow(senderService+"ListChannels", all...),
 		tlsconf.Allow(senderService+"GetStatus", append(peers, RoleAdmin)...),

@@ -69,6 +69,10 @@ type Config struct {
 	// Adopt limits what a fetched manifest may remove without an
 	// operator's confirmation (guarantee S2).
 	Adopt repair.AdoptPolicy
+	// MaxManifestObjects refuses a manifest listing more objects (a
+	// sender's bound on the receiver's memory); manifests are streamed,
+	// so there is no other size limit.
+	MaxManifestObjects int
 	// StuckAfter raises an alert when an incomplete channel makes no
 	// progress for this long.
 	StuckAfter time.Duration
@@ -102,12 +106,16 @@ func DefaultConfig() Config {
 		StuckAfter:         2 * time.Minute,
 		ManifestRefresh:    30 * time.Second,
 		Adopt:              repair.DefaultAdoptPolicy(),
+		MaxManifestObjects: 2_000_000,
 	}
 }
 
 // Validate reports every invalid field at once.
 func (c Config) Validate() error {
 	var errs []error
+	if c.MaxManifestObjects < 1 {
+		errs = append(errs, fmt.Errorf("max-manifest-objects %d: must be at least 1", c.MaxManifestObjects))
+	}
 	if c.ID == "" {
 		errs = append(errs, errors.New("id: must not be empty"))
 	}

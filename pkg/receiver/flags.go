@@ -42,6 +42,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxOpenPartials, "max-open-partials", c.MaxOpenPartials, "partial files held open at once")
 	fs.IntVar(&c.Pullers, "pullers", c.Pullers, "unicast pulls run at once")
 	fs.DurationVar(&c.ManifestRefresh, "manifest-refresh", c.ManifestRefresh, "fetch the manifest this often even when no ANNOUNCE asks for it")
+	fs.IntVar(&c.MaxManifestObjects, "max-manifest-objects", c.MaxManifestObjects, "refuse a manifest listing more objects than this (manifests are streamed: there is no other size limit)")
 	fs.Float64Var(&c.Adopt.MaxRemovalShare, "max-removal", c.Adopt.MaxRemovalShare, "largest share of a channel's objects or bytes a new manifest may remove; a manifest removing more, or emptying the channel, is held back with an alert until confirmed (nackctl confirm-manifest)")
 	fs.DurationVar(&c.StuckAfter, "stuck-after", c.StuckAfter, "alert when an incomplete channel makes no progress for this long")
 	fs.Float64Var(&c.LossRate, "test-loss", c.LossRate, "TESTING ONLY: drop this fraction of incoming datagrams at random")

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/nackcast/nackcast/pkg/chunks"
+	"github.com/nackcast/nackcast/pkg/client"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -318,15 +319,26 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 		if waitReady {
 			d = r.cfg.NackTimeout
 		}
-		cctx, cancel := context.WithTimeout(ctx, d)
-		defer cancel()
-		return pb.NewSenderServiceClient(cc).GetManifest(cctx, &pb.GetManifestRequest{Channel: ch.name}, grpc.WaitForReady(waitReady))
+		// The deadline is the answer's; the objects of a large manifest
+		// then stream for as long as the channel needs.
+		return client.FetchManifest(ctx, pb.NewSenderServiceClient(cc), ch.name, client.FetchOptions{
+			MaxObjects:  r.cfg.MaxManifestObjects,
+			HeadTimeout: d,
+			CallOptions: []grpc.CallOption{grpc.WaitForReady(waitReady)},
+		})
 	}
 	// Without a manifest, every packet of a pass is lost: the first fetch
 	// waits (up to the NACK timeout) for the connection to the primary
 	// to come up instead of failing fast while gRPC backs off between
 	// reconnection attempts, so it lands the moment the primary serves.
 	resp, err := get(r.primary, first)
+	if errors.Is(err, client.ErrManifestStream) {
+		// A sender that streams a manifest that does not add up, or one
+		// larger than this receiver takes.
+		err = fmt.Errorf("manifest from sender rejected: %w (%w)", err, manifest.ErrInvalidManifest)
+		r.manifestAlert(ch.name, err)
+		return err
+	}
 	if err != nil && r.backup != nil && repair.ShouldFailover(status.Code(err)) {
 		var errB error
 		if resp, errB = get(r.backup, false); errB != nil {

@@ -2,6 +2,8 @@ package sender
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +12,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	nackclient "github.com/nackcast/nackcast/pkg/client"
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
 )
 
@@ -84,9 +88,10 @@ func mustManifest(t *testing.T, s *Sender) *pb.Manifest {
 	return resp.GetManifest()
 }
 
-// TestManifestTooLargeRefused (issue 12, failure 6): a manifest larger
-// than one gRPC message is refused with FailedPrecondition naming the
-// limit, and an alert, instead of a message receivers can never receive.
+// TestManifestTooLargeRefused (issue 12, failure 6): GetManifest refuses a
+// manifest larger than one gRPC message with FailedPrecondition naming
+// StreamManifest, which serves it (TestStreamManifest); no alert, since
+// receivers stream.
 func TestManifestTooLargeRefused(t *testing.T) {
 	s, _ := newTestSender(t, nil)
 	s.maxManifest = 200
@@ -97,11 +102,11 @@ func TestManifestTooLargeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := NewService(s).GetManifest(context.Background(), &pb.GetManifestRequest{Channel: "chan"})
-	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "split the channel") {
-		t.Fatalf("GetManifest = %v, want FailedPrecondition naming the limit", err)
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "StreamManifest serves it") {
+		t.Fatalf("GetManifest = %v, want FailedPrecondition naming StreamManifest", err)
 	}
-	if n, _ := s.alerts.Snapshot(); n == 0 {
-		t.Error("no alert")
+	if n, _ := s.alerts.Snapshot(); n != 0 {
+		t.Errorf("%d alerts for a manifest receivers can stream", n)
 	}
 }
 
@@ -123,5 +128,53 @@ func TestManifestStampsInOrder(t *testing.T) {
 	}
 	if after := mustManifest(t, s).GetGeneratedAt().AsTime(); !after.After(before) {
 		t.Errorf("manifest after the clock went back an hour stamped %v, not after the previous %v", after, before)
+	}
+}
+
+// TestStreamManifest (issue 16): a manifest too large for GetManifest is
+// served whole by StreamManifest, cut as asked; the assembled manifest
+// equals the sender's, signature included; bad requests are refused.
+func TestStreamManifest(t *testing.T) {
+	s, _ := newTestSender(t, nil)
+	s.maxManifest = 200
+	for i := range 9 {
+		if err := os.WriteFile(filepath.Join(s.cfg.OriginDir, "chan", fmt.Sprintf("more-%d.txt", i)), []byte("more"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.scanAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, s)
+	if _, err := c.GetManifest(context.Background(), &pb.GetManifestRequest{Channel: "chan"}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("GetManifest of a manifest over the limit: %v", err)
+	}
+	ch, _ := s.lookup("chan")
+	for _, per := range []int{0, 1, 2, 5, 16384} {
+		resp, err := nackclient.FetchManifest(context.Background(), c, "chan", nackclient.FetchOptions{ObjectsPerMessage: per, HeadTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("%d per message: %v", per, err)
+		}
+		if !proto.Equal(resp.GetManifest(), ch.proto) || resp.GetSenderId() == "" {
+			t.Errorf("%d per message: assembled %d objects, sender %q; want the sender's manifest of %d", per, len(resp.GetManifest().GetObjects()), resp.GetSenderId(), len(ch.proto.GetObjects()))
+		}
+	}
+	_, err := nackclient.FetchManifest(context.Background(), c, "chan", nackclient.FetchOptions{MaxObjects: 3})
+	if !errors.Is(err, nackclient.ErrManifestStream) {
+		t.Errorf("a manifest over the receiver's bound: %v, want ErrManifestStream", err)
+	}
+	stream, err := c.StreamManifest(context.Background(), &pb.StreamManifestRequest{Channel: "chan", ObjectsPerMessage: 16385})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("16385 objects per message: %v, want InvalidArgument", err)
+	}
+	stream, err = c.StreamManifest(context.Background(), &pb.StreamManifestRequest{Channel: "nope"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("unknown channel: %v, want NotFound", err)
 	}
 }

@@ -46,8 +46,9 @@ var (
 	ErrChanged        = errors.New("object changed on the origin since the manifest was built")
 	ErrNotReady       = errors.New("sender not ready")
 	// ErrManifestTooLarge: a channel's manifest exceeds one gRPC message
-	// (about 150,000 ordinary objects); split the channel.
-	ErrManifestTooLarge = errors.New("manifest too large for one message; split the channel")
+	// (about 150,000 ordinary objects), so GetManifest cannot return it;
+	// StreamManifest can.
+	ErrManifestTooLarge = errors.New("manifest too large for one message")
 )
 
 // Counters are a sender's cumulative counters.
@@ -631,16 +632,11 @@ func (s *Sender) apply(name, dir string, res *manifest.ScanResult) {
 		stats: carryCounters(cur),
 	}
 	if n := proto.Size(ch.proto); n > s.maxManifest {
-		ch.tooLarge = fmt.Errorf("channel %q: its manifest of %d objects is %d bytes, more than the %d a message may carry: %w",
+		// Receivers stream manifests (StreamManifest); only GetManifest,
+		// one message, cannot carry this one.
+		ch.tooLarge = fmt.Errorf("channel %q: its manifest of %d objects is %d bytes, more than the %d one message may carry; StreamManifest serves it (receivers and nackctl use it): %w",
 			name, len(ch.m.Objects), n, s.maxManifest, ErrManifestTooLarge)
-		s.log.Error("manifest too large to serve", "channel", name, "objects", len(ch.m.Objects), "bytes", n, "limit", s.maxManifest)
-		s.alerts.Raise(&pb.Alert{
-			Time:    timestamppb.New(s.now()),
-			Kind:    pb.AlertKind_ALERT_KIND_MANIFEST_MISMATCH,
-			Source:  s.cfg.ID,
-			Channel: name,
-			Message: ch.tooLarge.Error(),
-		})
+		s.log.Info("manifest larger than one message: served by StreamManifest only", "channel", name, "objects", len(ch.m.Objects), "bytes", n, "limit", s.maxManifest)
 	}
 	s.channels[name] = ch
 	s.byID[ch.id] = ch

@@ -363,6 +363,60 @@ func (v *Service) GetManifest(ctx context.Context, req *pb.GetManifestRequest) (
 	return resp, nil
 }
 
+// Objects per message of a streamed manifest: the default, and the most a
+// client may ask for (16,384 ordinary entries stay well inside a message).
+const (
+	defaultManifestBatch = 4096
+	maxManifestBatch     = 16384
+)
+
+// StreamManifest streams a channel's manifest: the head (the manifest
+// without its objects, and who serves it), then its objects in batches.
+// It serves manifests of any size; the version streamed is the one
+// current when the call began, whatever rescans happen meanwhile.
+func (v *Service) StreamManifest(req *pb.StreamManifestRequest, stream pb.SenderService_StreamManifestServer) error {
+	if err := manifest.ValidateChannelName(req.GetChannel()); err != nil {
+		return toStatus(err)
+	}
+	batch := int(req.GetObjectsPerMessage())
+	switch {
+	case batch == 0:
+		batch = defaultManifestBatch
+	case batch > maxManifestBatch:
+		return status.Errorf(codes.InvalidArgument, "objects_per_message %d: at most %d", batch, maxManifestBatch)
+	}
+	ctx := stream.Context()
+	select {
+	case <-v.s.Ready():
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	ch, err := v.s.lookup(req.GetChannel())
+	if err != nil {
+		return toStatus(err)
+	}
+	// ch.proto is not changed once built: a rescan builds a new one.
+	full := ch.proto
+	// Every field but the objects (TestStreamManifest checks that the
+	// assembled manifest equals GetManifest's).
+	head := &pb.GetManifestResponse{Manifest: &pb.Manifest{
+		Channel: full.GetChannel(), ChannelId: full.GetChannelId(), Version: full.GetVersion(),
+		GeneratedAt: full.GetGeneratedAt(), Signature: full.GetSignature(),
+	}}
+	v.s.identify(head)
+	objs := full.GetObjects()
+	if err := stream.Send(&pb.StreamManifestResponse{Head: head, ObjectCount: uint32(len(objs)), Objects: objs[:min(batch, len(objs))]}); err != nil {
+		return err
+	}
+	for i := min(batch, len(objs)); i < len(objs); i += batch {
+		if err := stream.Send(&pb.StreamManifestResponse{Objects: objs[i:min(i+batch, len(objs))]}); err != nil {
+			return err
+		}
+	}
+	v.s.noteFetch(ch.id, ch.m.Version)
+	return nil
+}
+
 // ListChannels lists the sender's channels.
 func (v *Service) ListChannels(context.Context, *pb.ListChannelsRequest) (*pb.ListChannelsResponse, error) {
 	resp := &pb.ListChannelsResponse{}

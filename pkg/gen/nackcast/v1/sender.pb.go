@@ -1239,6 +1239,126 @@ func (x *GetManifestResponse) GetSenderId() string {
 	return ""
 }
 
+// StreamManifestRequest names the channel and how to cut the stream.
+type StreamManifestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Channel name.
+	Channel string `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Most objects per message; 0 means 4096, at most 16384.
+	ObjectsPerMessage uint32 `protobuf:"varint,2,opt,name=objects_per_message,json=objectsPerMessage,proto3" json:"objects_per_message,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *StreamManifestRequest) Reset() {
+	*x = StreamManifestRequest{}
+	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamManifestRequest) ProtoMessage() {}
+
+func (x *StreamManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamManifestRequest.ProtoReflect.Descriptor instead.
+func (*StreamManifestRequest) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StreamManifestRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *StreamManifestRequest) GetObjectsPerMessage() uint32 {
+	if x != nil {
+		return x.ObjectsPerMessage
+	}
+	return 0
+}
+
+// StreamManifestResponse is one message of a streamed manifest.
+type StreamManifestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only: the manifest with no objects, and the answering
+	// sender's identity, role, state and epoch.
+	Head *GetManifestResponse `protobuf:"bytes,1,opt,name=head,proto3" json:"head,omitempty"`
+	// First message only: how many objects the manifest lists in all.
+	ObjectCount uint32 `protobuf:"varint,2,opt,name=object_count,json=objectCount,proto3" json:"object_count,omitempty"`
+	// The next objects of the manifest, in its order.
+	Objects       []*ObjectEntry `protobuf:"bytes,3,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamManifestResponse) Reset() {
+	*x = StreamManifestResponse{}
+	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamManifestResponse) ProtoMessage() {}
+
+func (x *StreamManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamManifestResponse.ProtoReflect.Descriptor instead.
+func (*StreamManifestResponse) Descriptor() ([]byte, []int) {
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *StreamManifestResponse) GetHead() *GetManifestResponse {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *StreamManifestResponse) GetObjectCount() uint32 {
+	if x != nil {
+		return x.ObjectCount
+	}
+	return 0
+}
+
+func (x *StreamManifestResponse) GetObjects() []*ObjectEntry {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
 // ListChannelsRequest has no fields.
 type ListChannelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1248,7 +1368,7 @@ type ListChannelsRequest struct {
 
 func (x *ListChannelsRequest) Reset() {
 	*x = ListChannelsRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1380,7 @@ func (x *ListChannelsRequest) String() string {
 func (*ListChannelsRequest) ProtoMessage() {}
 
 func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[14]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1393,7 @@ func (x *ListChannelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsRequest.ProtoReflect.Descriptor instead.
 func (*ListChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{14}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{16}
 }
 
 // ListChannelsResponse lists channels with a summary of each.
@@ -1287,7 +1407,7 @@ type ListChannelsResponse struct {
 
 func (x *ListChannelsResponse) Reset() {
 	*x = ListChannelsResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1419,7 @@ func (x *ListChannelsResponse) String() string {
 func (*ListChannelsResponse) ProtoMessage() {}
 
 func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[15]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1432,7 @@ func (x *ListChannelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChannelsResponse.ProtoReflect.Descriptor instead.
 func (*ListChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{15}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListChannelsResponse) GetChannels() []*ChannelSummary {
@@ -1341,7 +1461,7 @@ type ChannelSummary struct {
 
 func (x *ChannelSummary) Reset() {
 	*x = ChannelSummary{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1473,7 @@ func (x *ChannelSummary) String() string {
 func (*ChannelSummary) ProtoMessage() {}
 
 func (x *ChannelSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[16]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1486,7 @@ func (x *ChannelSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelSummary.ProtoReflect.Descriptor instead.
 func (*ChannelSummary) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{16}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChannelSummary) GetChannel() string {
@@ -1415,7 +1535,7 @@ type SenderServiceGetStatusRequest struct {
 
 func (x *SenderServiceGetStatusRequest) Reset() {
 	*x = SenderServiceGetStatusRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1547,7 @@ func (x *SenderServiceGetStatusRequest) String() string {
 func (*SenderServiceGetStatusRequest) ProtoMessage() {}
 
 func (x *SenderServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[17]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1560,7 @@ func (x *SenderServiceGetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceGetStatusRequest.ProtoReflect.Descriptor instead.
 func (*SenderServiceGetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{17}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SenderServiceGetStatusRequest) GetIncludeObjects() bool {
@@ -1461,7 +1581,7 @@ type SenderServiceGetStatusResponse struct {
 
 func (x *SenderServiceGetStatusResponse) Reset() {
 	*x = SenderServiceGetStatusResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1593,7 @@ func (x *SenderServiceGetStatusResponse) String() string {
 func (*SenderServiceGetStatusResponse) ProtoMessage() {}
 
 func (x *SenderServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[18]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1606,7 @@ func (x *SenderServiceGetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceGetStatusResponse.ProtoReflect.Descriptor instead.
 func (*SenderServiceGetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{18}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SenderServiceGetStatusResponse) GetStatus() *SenderStatus {
@@ -1509,7 +1629,7 @@ type SenderServiceWatchStatusRequest struct {
 
 func (x *SenderServiceWatchStatusRequest) Reset() {
 	*x = SenderServiceWatchStatusRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1641,7 @@ func (x *SenderServiceWatchStatusRequest) String() string {
 func (*SenderServiceWatchStatusRequest) ProtoMessage() {}
 
 func (x *SenderServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[19]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1654,7 @@ func (x *SenderServiceWatchStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceWatchStatusRequest.ProtoReflect.Descriptor instead.
 func (*SenderServiceWatchStatusRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{19}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SenderServiceWatchStatusRequest) GetIncludeObjects() bool {
@@ -1562,7 +1682,7 @@ type SenderServiceWatchStatusResponse struct {
 
 func (x *SenderServiceWatchStatusResponse) Reset() {
 	*x = SenderServiceWatchStatusResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1694,7 @@ func (x *SenderServiceWatchStatusResponse) String() string {
 func (*SenderServiceWatchStatusResponse) ProtoMessage() {}
 
 func (x *SenderServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[20]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1707,7 @@ func (x *SenderServiceWatchStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderServiceWatchStatusResponse.ProtoReflect.Descriptor instead.
 func (*SenderServiceWatchStatusResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{20}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SenderServiceWatchStatusResponse) GetStatus() *SenderStatus {
@@ -1666,7 +1786,7 @@ type SenderStatus struct {
 
 func (x *SenderStatus) Reset() {
 	*x = SenderStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1798,7 @@ func (x *SenderStatus) String() string {
 func (*SenderStatus) ProtoMessage() {}
 
 func (x *SenderStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[21]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1811,7 @@ func (x *SenderStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderStatus.ProtoReflect.Descriptor instead.
 func (*SenderStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{21}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SenderStatus) GetSenderId() string {
@@ -1897,7 +2017,7 @@ type SenderChannelStatus struct {
 
 func (x *SenderChannelStatus) Reset() {
 	*x = SenderChannelStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2029,7 @@ func (x *SenderChannelStatus) String() string {
 func (*SenderChannelStatus) ProtoMessage() {}
 
 func (x *SenderChannelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[22]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2042,7 @@ func (x *SenderChannelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderChannelStatus.ProtoReflect.Descriptor instead.
 func (*SenderChannelStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{22}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SenderChannelStatus) GetChannel() string {
@@ -1986,7 +2106,7 @@ type SenderObjectStatus struct {
 
 func (x *SenderObjectStatus) Reset() {
 	*x = SenderObjectStatus{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2118,7 @@ func (x *SenderObjectStatus) String() string {
 func (*SenderObjectStatus) ProtoMessage() {}
 
 func (x *SenderObjectStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[23]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2131,7 @@ func (x *SenderObjectStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderObjectStatus.ProtoReflect.Descriptor instead.
 func (*SenderObjectStatus) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{23}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SenderObjectStatus) GetObjectId() uint64 {
@@ -2082,7 +2202,7 @@ type SenderCounters struct {
 
 func (x *SenderCounters) Reset() {
 	*x = SenderCounters{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2094,7 +2214,7 @@ func (x *SenderCounters) String() string {
 func (*SenderCounters) ProtoMessage() {}
 
 func (x *SenderCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[24]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2107,7 +2227,7 @@ func (x *SenderCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SenderCounters.ProtoReflect.Descriptor instead.
 func (*SenderCounters) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{24}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SenderCounters) GetPacketsSent() uint64 {
@@ -2211,7 +2331,7 @@ type PublishObjectRequest struct {
 
 func (x *PublishObjectRequest) Reset() {
 	*x = PublishObjectRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2343,7 @@ func (x *PublishObjectRequest) String() string {
 func (*PublishObjectRequest) ProtoMessage() {}
 
 func (x *PublishObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[25]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2356,7 @@ func (x *PublishObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishObjectRequest.ProtoReflect.Descriptor instead.
 func (*PublishObjectRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{25}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PublishObjectRequest) GetPart() isPublishObjectRequest_Part {
@@ -2302,7 +2422,7 @@ type PublishHeader struct {
 
 func (x *PublishHeader) Reset() {
 	*x = PublishHeader{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2434,7 @@ func (x *PublishHeader) String() string {
 func (*PublishHeader) ProtoMessage() {}
 
 func (x *PublishHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[26]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2447,7 @@ func (x *PublishHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishHeader.ProtoReflect.Descriptor instead.
 func (*PublishHeader) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{26}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PublishHeader) GetChannel() string {
@@ -2378,7 +2498,7 @@ type PublishObjectResponse struct {
 
 func (x *PublishObjectResponse) Reset() {
 	*x = PublishObjectResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2510,7 @@ func (x *PublishObjectResponse) String() string {
 func (*PublishObjectResponse) ProtoMessage() {}
 
 func (x *PublishObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[27]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2523,7 @@ func (x *PublishObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishObjectResponse.ProtoReflect.Descriptor instead.
 func (*PublishObjectResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{27}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PublishObjectResponse) GetObject() *ObjectEntry {
@@ -2433,7 +2553,7 @@ type DeleteObjectRequest struct {
 
 func (x *DeleteObjectRequest) Reset() {
 	*x = DeleteObjectRequest{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2565,7 @@ func (x *DeleteObjectRequest) String() string {
 func (*DeleteObjectRequest) ProtoMessage() {}
 
 func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[28]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2578,7 @@ func (x *DeleteObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectRequest.ProtoReflect.Descriptor instead.
 func (*DeleteObjectRequest) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{28}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteObjectRequest) GetChannel() string {
@@ -2486,7 +2606,7 @@ type DeleteObjectResponse struct {
 
 func (x *DeleteObjectResponse) Reset() {
 	*x = DeleteObjectResponse{}
-	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2618,7 @@ func (x *DeleteObjectResponse) String() string {
 func (*DeleteObjectResponse) ProtoMessage() {}
 
 func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nackcast_v1_sender_proto_msgTypes[29]
+	mi := &file_nackcast_v1_sender_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2631,7 @@ func (x *DeleteObjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjectResponse.ProtoReflect.Descriptor instead.
 func (*DeleteObjectResponse) Descriptor() ([]byte, []int) {
-	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{29}
+	return file_nackcast_v1_sender_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteObjectResponse) GetManifestVersion() uint64 {
@@ -2595,7 +2715,14 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.nackcast.v1.SenderRoleR\x04role\x12.\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x18.nackcast.v1.SenderStateR\x05state\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x06R\x05epoch\x12\x1b\n" +
-	"\tsender_id\x18\x05 \x01(\tR\bsenderId\"\x15\n" +
+	"\tsender_id\x18\x05 \x01(\tR\bsenderId\"a\n" +
+	"\x15StreamManifestRequest\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12.\n" +
+	"\x13objects_per_message\x18\x02 \x01(\rR\x11objectsPerMessage\"\xa5\x01\n" +
+	"\x16StreamManifestResponse\x124\n" +
+	"\x04head\x18\x01 \x01(\v2 .nackcast.v1.GetManifestResponseR\x04head\x12!\n" +
+	"\fobject_count\x18\x02 \x01(\rR\vobjectCount\x122\n" +
+	"\aobjects\x18\x03 \x03(\v2\x18.nackcast.v1.ObjectEntryR\aobjects\"\x15\n" +
 	"\x13ListChannelsRequest\"O\n" +
 	"\x14ListChannelsResponse\x127\n" +
 	"\bchannels\x18\x01 \x03(\v2\x1b.nackcast.v1.ChannelSummaryR\bchannels\"\xb8\x01\n" +
@@ -2716,12 +2843,13 @@ const file_nackcast_v1_sender_proto_rawDesc = "" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eJOB_STATE_IDLE\x10\x01\x12\x14\n" +
 	"\x10JOB_STATE_POOLED\x10\x02\x12\x17\n" +
-	"\x13JOB_STATE_IN_FLIGHT\x10\x032\x98\a\n" +
+	"\x13JOB_STATE_IN_FLIGHT\x10\x032\xf5\a\n" +
 	"\rSenderService\x12;\n" +
 	"\x04Nack\x12\x18.nackcast.v1.NackRequest\x1a\x19.nackcast.v1.NackResponse\x12G\n" +
 	"\bFeedback\x12\x1c.nackcast.v1.FeedbackRequest\x1a\x1d.nackcast.v1.FeedbackResponse\x12=\n" +
 	"\x04Pull\x12\x18.nackcast.v1.PullRequest\x1a\x19.nackcast.v1.PullResponse0\x01\x12P\n" +
-	"\vGetManifest\x12\x1f.nackcast.v1.GetManifestRequest\x1a .nackcast.v1.GetManifestResponse\x12S\n" +
+	"\vGetManifest\x12\x1f.nackcast.v1.GetManifestRequest\x1a .nackcast.v1.GetManifestResponse\x12[\n" +
+	"\x0eStreamManifest\x12\".nackcast.v1.StreamManifestRequest\x1a#.nackcast.v1.StreamManifestResponse0\x01\x12S\n" +
 	"\fListChannels\x12 .nackcast.v1.ListChannelsRequest\x1a!.nackcast.v1.ListChannelsResponse\x12d\n" +
 	"\tGetStatus\x12*.nackcast.v1.SenderServiceGetStatusRequest\x1a+.nackcast.v1.SenderServiceGetStatusResponse\x12l\n" +
 	"\vWatchStatus\x12,.nackcast.v1.SenderServiceWatchStatusRequest\x1a-.nackcast.v1.SenderServiceWatchStatusResponse0\x01\x12D\n" +
@@ -2743,7 +2871,7 @@ func file_nackcast_v1_sender_proto_rawDescGZIP() []byte {
 }
 
 var file_nackcast_v1_sender_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_nackcast_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_nackcast_v1_sender_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_nackcast_v1_sender_proto_goTypes = []any{
 	(NackAction)(0),                          // 0: nackcast.v1.NackAction
 	(SenderRole)(0),                          // 1: nackcast.v1.SenderRole
@@ -2763,93 +2891,99 @@ var file_nackcast_v1_sender_proto_goTypes = []any{
 	(*PullResponse)(nil),                     // 15: nackcast.v1.PullResponse
 	(*GetManifestRequest)(nil),               // 16: nackcast.v1.GetManifestRequest
 	(*GetManifestResponse)(nil),              // 17: nackcast.v1.GetManifestResponse
-	(*ListChannelsRequest)(nil),              // 18: nackcast.v1.ListChannelsRequest
-	(*ListChannelsResponse)(nil),             // 19: nackcast.v1.ListChannelsResponse
-	(*ChannelSummary)(nil),                   // 20: nackcast.v1.ChannelSummary
-	(*SenderServiceGetStatusRequest)(nil),    // 21: nackcast.v1.SenderServiceGetStatusRequest
-	(*SenderServiceGetStatusResponse)(nil),   // 22: nackcast.v1.SenderServiceGetStatusResponse
-	(*SenderServiceWatchStatusRequest)(nil),  // 23: nackcast.v1.SenderServiceWatchStatusRequest
-	(*SenderServiceWatchStatusResponse)(nil), // 24: nackcast.v1.SenderServiceWatchStatusResponse
-	(*SenderStatus)(nil),                     // 25: nackcast.v1.SenderStatus
-	(*SenderChannelStatus)(nil),              // 26: nackcast.v1.SenderChannelStatus
-	(*SenderObjectStatus)(nil),               // 27: nackcast.v1.SenderObjectStatus
-	(*SenderCounters)(nil),                   // 28: nackcast.v1.SenderCounters
-	(*PublishObjectRequest)(nil),             // 29: nackcast.v1.PublishObjectRequest
-	(*PublishHeader)(nil),                    // 30: nackcast.v1.PublishHeader
-	(*PublishObjectResponse)(nil),            // 31: nackcast.v1.PublishObjectResponse
-	(*DeleteObjectRequest)(nil),              // 32: nackcast.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),             // 33: nackcast.v1.DeleteObjectResponse
-	(*durationpb.Duration)(nil),              // 34: google.protobuf.Duration
-	(*ChunkRange)(nil),                       // 35: nackcast.v1.ChunkRange
-	(*Alert)(nil),                            // 36: nackcast.v1.Alert
-	(*Manifest)(nil),                         // 37: nackcast.v1.Manifest
-	(*timestamppb.Timestamp)(nil),            // 38: google.protobuf.Timestamp
-	(*BuildInfo)(nil),                        // 39: nackcast.v1.BuildInfo
+	(*StreamManifestRequest)(nil),            // 18: nackcast.v1.StreamManifestRequest
+	(*StreamManifestResponse)(nil),           // 19: nackcast.v1.StreamManifestResponse
+	(*ListChannelsRequest)(nil),              // 20: nackcast.v1.ListChannelsRequest
+	(*ListChannelsResponse)(nil),             // 21: nackcast.v1.ListChannelsResponse
+	(*ChannelSummary)(nil),                   // 22: nackcast.v1.ChannelSummary
+	(*SenderServiceGetStatusRequest)(nil),    // 23: nackcast.v1.SenderServiceGetStatusRequest
+	(*SenderServiceGetStatusResponse)(nil),   // 24: nackcast.v1.SenderServiceGetStatusResponse
+	(*SenderServiceWatchStatusRequest)(nil),  // 25: nackcast.v1.SenderServiceWatchStatusRequest
+	(*SenderServiceWatchStatusResponse)(nil), // 26: nackcast.v1.SenderServiceWatchStatusResponse
+	(*SenderStatus)(nil),                     // 27: nackcast.v1.SenderStatus
+	(*SenderChannelStatus)(nil),              // 28: nackcast.v1.SenderChannelStatus
+	(*SenderObjectStatus)(nil),               // 29: nackcast.v1.SenderObjectStatus
+	(*SenderCounters)(nil),                   // 30: nackcast.v1.SenderCounters
+	(*PublishObjectRequest)(nil),             // 31: nackcast.v1.PublishObjectRequest
+	(*PublishHeader)(nil),                    // 32: nackcast.v1.PublishHeader
+	(*PublishObjectResponse)(nil),            // 33: nackcast.v1.PublishObjectResponse
+	(*DeleteObjectRequest)(nil),              // 34: nackcast.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),             // 35: nackcast.v1.DeleteObjectResponse
+	(*durationpb.Duration)(nil),              // 36: google.protobuf.Duration
+	(*ChunkRange)(nil),                       // 37: nackcast.v1.ChunkRange
+	(*Alert)(nil),                            // 38: nackcast.v1.Alert
+	(*Manifest)(nil),                         // 39: nackcast.v1.Manifest
 	(*ObjectEntry)(nil),                      // 40: nackcast.v1.ObjectEntry
+	(*timestamppb.Timestamp)(nil),            // 41: google.protobuf.Timestamp
+	(*BuildInfo)(nil),                        // 42: nackcast.v1.BuildInfo
 }
 var file_nackcast_v1_sender_proto_depIdxs = []int32{
 	7,  // 0: nackcast.v1.NackRequest.objects:type_name -> nackcast.v1.ObjectNack
-	34, // 1: nackcast.v1.NackRequest.nack_interval:type_name -> google.protobuf.Duration
-	35, // 2: nackcast.v1.ObjectNack.missing:type_name -> nackcast.v1.ChunkRange
+	36, // 1: nackcast.v1.NackRequest.nack_interval:type_name -> google.protobuf.Duration
+	37, // 2: nackcast.v1.ObjectNack.missing:type_name -> nackcast.v1.ChunkRange
 	0,  // 3: nackcast.v1.ObjectReply.action:type_name -> nackcast.v1.NackAction
 	8,  // 4: nackcast.v1.NackResponse.objects:type_name -> nackcast.v1.ObjectReply
-	34, // 5: nackcast.v1.NackResponse.next_nack_after:type_name -> google.protobuf.Duration
+	36, // 5: nackcast.v1.NackResponse.next_nack_after:type_name -> google.protobuf.Duration
 	1,  // 6: nackcast.v1.NackResponse.role:type_name -> nackcast.v1.SenderRole
 	2,  // 7: nackcast.v1.NackResponse.state:type_name -> nackcast.v1.SenderState
 	2,  // 8: nackcast.v1.ReclaimResponse.state:type_name -> nackcast.v1.SenderState
-	36, // 9: nackcast.v1.WatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
-	35, // 10: nackcast.v1.PullRequest.ranges:type_name -> nackcast.v1.ChunkRange
-	37, // 11: nackcast.v1.GetManifestResponse.manifest:type_name -> nackcast.v1.Manifest
+	38, // 9: nackcast.v1.WatchAlertsResponse.alert:type_name -> nackcast.v1.Alert
+	37, // 10: nackcast.v1.PullRequest.ranges:type_name -> nackcast.v1.ChunkRange
+	39, // 11: nackcast.v1.GetManifestResponse.manifest:type_name -> nackcast.v1.Manifest
 	1,  // 12: nackcast.v1.GetManifestResponse.role:type_name -> nackcast.v1.SenderRole
 	2,  // 13: nackcast.v1.GetManifestResponse.state:type_name -> nackcast.v1.SenderState
-	20, // 14: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
-	25, // 15: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
-	34, // 16: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
-	25, // 17: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
-	1,  // 18: nackcast.v1.SenderStatus.role:type_name -> nackcast.v1.SenderRole
-	2,  // 19: nackcast.v1.SenderStatus.state:type_name -> nackcast.v1.SenderState
-	38, // 20: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
-	26, // 21: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
-	34, // 22: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
-	28, // 23: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
-	36, // 24: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
-	38, // 25: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
-	34, // 26: nackcast.v1.SenderStatus.last_first_pass_wait:type_name -> google.protobuf.Duration
-	39, // 27: nackcast.v1.SenderStatus.build:type_name -> nackcast.v1.BuildInfo
-	38, // 28: nackcast.v1.SenderStatus.started:type_name -> google.protobuf.Timestamp
-	2,  // 29: nackcast.v1.SenderStatus.primary_state:type_name -> nackcast.v1.SenderState
-	38, // 30: nackcast.v1.SenderStatus.primary_seen_at:type_name -> google.protobuf.Timestamp
-	27, // 31: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
-	3,  // 32: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
-	30, // 33: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
-	40, // 34: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
-	4,  // 35: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
-	5,  // 36: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
-	14, // 37: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
-	16, // 38: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
-	18, // 39: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
-	21, // 40: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
-	23, // 41: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
-	10, // 42: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
-	12, // 43: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
-	29, // 44: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
-	32, // 45: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
-	9,  // 46: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
-	6,  // 47: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
-	15, // 48: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
-	17, // 49: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
-	19, // 50: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
-	22, // 51: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
-	24, // 52: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
-	11, // 53: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
-	13, // 54: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
-	31, // 55: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
-	33, // 56: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
-	46, // [46:57] is the sub-list for method output_type
-	35, // [35:46] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	17, // 14: nackcast.v1.StreamManifestResponse.head:type_name -> nackcast.v1.GetManifestResponse
+	40, // 15: nackcast.v1.StreamManifestResponse.objects:type_name -> nackcast.v1.ObjectEntry
+	22, // 16: nackcast.v1.ListChannelsResponse.channels:type_name -> nackcast.v1.ChannelSummary
+	27, // 17: nackcast.v1.SenderServiceGetStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	36, // 18: nackcast.v1.SenderServiceWatchStatusRequest.interval:type_name -> google.protobuf.Duration
+	27, // 19: nackcast.v1.SenderServiceWatchStatusResponse.status:type_name -> nackcast.v1.SenderStatus
+	1,  // 20: nackcast.v1.SenderStatus.role:type_name -> nackcast.v1.SenderRole
+	2,  // 21: nackcast.v1.SenderStatus.state:type_name -> nackcast.v1.SenderState
+	41, // 22: nackcast.v1.SenderStatus.state_since:type_name -> google.protobuf.Timestamp
+	28, // 23: nackcast.v1.SenderStatus.channels:type_name -> nackcast.v1.SenderChannelStatus
+	36, // 24: nackcast.v1.SenderStatus.nack_interval:type_name -> google.protobuf.Duration
+	30, // 25: nackcast.v1.SenderStatus.counters:type_name -> nackcast.v1.SenderCounters
+	38, // 26: nackcast.v1.SenderStatus.recent_alerts:type_name -> nackcast.v1.Alert
+	41, // 27: nackcast.v1.SenderStatus.primary_checked_at:type_name -> google.protobuf.Timestamp
+	36, // 28: nackcast.v1.SenderStatus.last_first_pass_wait:type_name -> google.protobuf.Duration
+	42, // 29: nackcast.v1.SenderStatus.build:type_name -> nackcast.v1.BuildInfo
+	41, // 30: nackcast.v1.SenderStatus.started:type_name -> google.protobuf.Timestamp
+	2,  // 31: nackcast.v1.SenderStatus.primary_state:type_name -> nackcast.v1.SenderState
+	41, // 32: nackcast.v1.SenderStatus.primary_seen_at:type_name -> google.protobuf.Timestamp
+	29, // 33: nackcast.v1.SenderChannelStatus.objects:type_name -> nackcast.v1.SenderObjectStatus
+	3,  // 34: nackcast.v1.SenderObjectStatus.state:type_name -> nackcast.v1.JobState
+	32, // 35: nackcast.v1.PublishObjectRequest.header:type_name -> nackcast.v1.PublishHeader
+	40, // 36: nackcast.v1.PublishObjectResponse.object:type_name -> nackcast.v1.ObjectEntry
+	4,  // 37: nackcast.v1.SenderService.Nack:input_type -> nackcast.v1.NackRequest
+	5,  // 38: nackcast.v1.SenderService.Feedback:input_type -> nackcast.v1.FeedbackRequest
+	14, // 39: nackcast.v1.SenderService.Pull:input_type -> nackcast.v1.PullRequest
+	16, // 40: nackcast.v1.SenderService.GetManifest:input_type -> nackcast.v1.GetManifestRequest
+	18, // 41: nackcast.v1.SenderService.StreamManifest:input_type -> nackcast.v1.StreamManifestRequest
+	20, // 42: nackcast.v1.SenderService.ListChannels:input_type -> nackcast.v1.ListChannelsRequest
+	23, // 43: nackcast.v1.SenderService.GetStatus:input_type -> nackcast.v1.SenderServiceGetStatusRequest
+	25, // 44: nackcast.v1.SenderService.WatchStatus:input_type -> nackcast.v1.SenderServiceWatchStatusRequest
+	10, // 45: nackcast.v1.SenderService.Reclaim:input_type -> nackcast.v1.ReclaimRequest
+	12, // 46: nackcast.v1.SenderService.WatchAlerts:input_type -> nackcast.v1.WatchAlertsRequest
+	31, // 47: nackcast.v1.SenderService.PublishObject:input_type -> nackcast.v1.PublishObjectRequest
+	34, // 48: nackcast.v1.SenderService.DeleteObject:input_type -> nackcast.v1.DeleteObjectRequest
+	9,  // 49: nackcast.v1.SenderService.Nack:output_type -> nackcast.v1.NackResponse
+	6,  // 50: nackcast.v1.SenderService.Feedback:output_type -> nackcast.v1.FeedbackResponse
+	15, // 51: nackcast.v1.SenderService.Pull:output_type -> nackcast.v1.PullResponse
+	17, // 52: nackcast.v1.SenderService.GetManifest:output_type -> nackcast.v1.GetManifestResponse
+	19, // 53: nackcast.v1.SenderService.StreamManifest:output_type -> nackcast.v1.StreamManifestResponse
+	21, // 54: nackcast.v1.SenderService.ListChannels:output_type -> nackcast.v1.ListChannelsResponse
+	24, // 55: nackcast.v1.SenderService.GetStatus:output_type -> nackcast.v1.SenderServiceGetStatusResponse
+	26, // 56: nackcast.v1.SenderService.WatchStatus:output_type -> nackcast.v1.SenderServiceWatchStatusResponse
+	11, // 57: nackcast.v1.SenderService.Reclaim:output_type -> nackcast.v1.ReclaimResponse
+	13, // 58: nackcast.v1.SenderService.WatchAlerts:output_type -> nackcast.v1.WatchAlertsResponse
+	33, // 59: nackcast.v1.SenderService.PublishObject:output_type -> nackcast.v1.PublishObjectResponse
+	35, // 60: nackcast.v1.SenderService.DeleteObject:output_type -> nackcast.v1.DeleteObjectResponse
+	49, // [49:61] is the sub-list for method output_type
+	37, // [37:49] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_nackcast_v1_sender_proto_init() }
@@ -2860,7 +2994,7 @@ func file_nackcast_v1_sender_proto_init() {
 	file_nackcast_v1_alert_proto_init()
 	file_nackcast_v1_build_proto_init()
 	file_nackcast_v1_manifest_proto_init()
-	file_nackcast_v1_sender_proto_msgTypes[25].OneofWrappers = []any{
+	file_nackcast_v1_sender_proto_msgTypes[27].OneofWrappers = []any{
 		(*PublishObjectRequest_Header)(nil),
 		(*PublishObjectRequest_Data)(nil),
 	}
@@ -2870,7 +3004,7 @@ func file_nackcast_v1_sender_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nackcast_v1_sender_proto_rawDesc), len(file_nackcast_v1_sender_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,17 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SenderService_Nack_FullMethodName          = "/nackcast.v1.SenderService/Nack"
-	SenderService_Feedback_FullMethodName      = "/nackcast.v1.SenderService/Feedback"
-	SenderService_Pull_FullMethodName          = "/nackcast.v1.SenderService/Pull"
-	SenderService_GetManifest_FullMethodName   = "/nackcast.v1.SenderService/GetManifest"
-	SenderService_ListChannels_FullMethodName  = "/nackcast.v1.SenderService/ListChannels"
-	SenderService_GetStatus_FullMethodName     = "/nackcast.v1.SenderService/GetStatus"
-	SenderService_WatchStatus_FullMethodName   = "/nackcast.v1.SenderService/WatchStatus"
-	SenderService_Reclaim_FullMethodName       = "/nackcast.v1.SenderService/Reclaim"
-	SenderService_WatchAlerts_FullMethodName   = "/nackcast.v1.SenderService/WatchAlerts"
-	SenderService_PublishObject_FullMethodName = "/nackcast.v1.SenderService/PublishObject"
-	SenderService_DeleteObject_FullMethodName  = "/nackcast.v1.SenderService/DeleteObject"
+	SenderService_Nack_FullMethodName           = "/nackcast.v1.SenderService/Nack"
+	SenderService_Feedback_FullMethodName       = "/nackcast.v1.SenderService/Feedback"
+	SenderService_Pull_FullMethodName           = "/nackcast.v1.SenderService/Pull"
+	SenderService_GetManifest_FullMethodName    = "/nackcast.v1.SenderService/GetManifest"
+	SenderService_StreamManifest_FullMethodName = "/nackcast.v1.SenderService/StreamManifest"
+	SenderService_ListChannels_FullMethodName   = "/nackcast.v1.SenderService/ListChannels"
+	SenderService_GetStatus_FullMethodName      = "/nackcast.v1.SenderService/GetStatus"
+	SenderService_WatchStatus_FullMethodName    = "/nackcast.v1.SenderService/WatchStatus"
+	SenderService_Reclaim_FullMethodName        = "/nackcast.v1.SenderService/Reclaim"
+	SenderService_WatchAlerts_FullMethodName    = "/nackcast.v1.SenderService/WatchAlerts"
+	SenderService_PublishObject_FullMethodName  = "/nackcast.v1.SenderService/PublishObject"
+	SenderService_DeleteObject_FullMethodName   = "/nackcast.v1.SenderService/DeleteObject"
 )
 
 // SenderServiceClient is the client API for SenderService service.
@@ -57,8 +58,16 @@ type SenderServiceClient interface {
 	// Pull streams an object, or ranges of its chunks, over unicast. Receivers
 	// pull only when a NACK reply told them to (UNICAST).
 	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
-	// GetManifest returns the current dataset of a channel.
+	// GetManifest returns the current dataset of a channel in one message:
+	// it fails with FAILED_PRECONDITION for a manifest larger than a gRPC
+	// message (about 150,000 objects). StreamManifest has no such limit.
 	GetManifest(ctx context.Context, in *GetManifestRequest, opts ...grpc.CallOption) (*GetManifestResponse, error)
+	// StreamManifest returns the current dataset of a channel in a stream:
+	// the first message carries the manifest without its objects (its
+	// version, time and signature) and who serves it, then messages carry
+	// the objects in manifest order. Receivers use it; the signature covers
+	// the manifest they assemble.
+	StreamManifest(ctx context.Context, in *StreamManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamManifestResponse], error)
 	// ListChannels lists the channels this sender distributes.
 	ListChannels(ctx context.Context, in *ListChannelsRequest, opts ...grpc.CallOption) (*ListChannelsResponse, error)
 	// GetStatus returns a snapshot of the sender's state.
@@ -143,6 +152,25 @@ func (c *senderServiceClient) GetManifest(ctx context.Context, in *GetManifestRe
 	return out, nil
 }
 
+func (c *senderServiceClient) StreamManifest(ctx context.Context, in *StreamManifestRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamManifestResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[1], SenderService_StreamManifest_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamManifestRequest, StreamManifestResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SenderService_StreamManifestClient = grpc.ServerStreamingClient[StreamManifestResponse]
+
 func (c *senderServiceClient) ListChannels(ctx context.Context, in *ListChannelsRequest, opts ...grpc.CallOption) (*ListChannelsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListChannelsResponse)
@@ -165,7 +193,7 @@ func (c *senderServiceClient) GetStatus(ctx context.Context, in *SenderServiceGe
 
 func (c *senderServiceClient) WatchStatus(ctx context.Context, in *SenderServiceWatchStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SenderServiceWatchStatusResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[1], SenderService_WatchStatus_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[2], SenderService_WatchStatus_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +222,7 @@ func (c *senderServiceClient) Reclaim(ctx context.Context, in *ReclaimRequest, o
 
 func (c *senderServiceClient) WatchAlerts(ctx context.Context, in *WatchAlertsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAlertsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[2], SenderService_WatchAlerts_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[3], SenderService_WatchAlerts_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +241,7 @@ type SenderService_WatchAlertsClient = grpc.ServerStreamingClient[WatchAlertsRes
 
 func (c *senderServiceClient) PublishObject(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishObjectRequest, PublishObjectResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[3], SenderService_PublishObject_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &SenderService_ServiceDesc.Streams[4], SenderService_PublishObject_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +287,16 @@ type SenderServiceServer interface {
 	// Pull streams an object, or ranges of its chunks, over unicast. Receivers
 	// pull only when a NACK reply told them to (UNICAST).
 	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
-	// GetManifest returns the current dataset of a channel.
+	// GetManifest returns the current dataset of a channel in one message:
+	// it fails with FAILED_PRECONDITION for a manifest larger than a gRPC
+	// message (about 150,000 objects). StreamManifest has no such limit.
 	GetManifest(context.Context, *GetManifestRequest) (*GetManifestResponse, error)
+	// StreamManifest returns the current dataset of a channel in a stream:
+	// the first message carries the manifest without its objects (its
+	// version, time and signature) and who serves it, then messages carry
+	// the objects in manifest order. Receivers use it; the signature covers
+	// the manifest they assemble.
+	StreamManifest(*StreamManifestRequest, grpc.ServerStreamingServer[StreamManifestResponse]) error
 	// ListChannels lists the channels this sender distributes.
 	ListChannels(context.Context, *ListChannelsRequest) (*ListChannelsResponse, error)
 	// GetStatus returns a snapshot of the sender's state.
@@ -307,6 +343,9 @@ func (UnimplementedSenderServiceServer) Pull(*PullRequest, grpc.ServerStreamingS
 }
 func (UnimplementedSenderServiceServer) GetManifest(context.Context, *GetManifestRequest) (*GetManifestResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetManifest not implemented")
+}
+func (UnimplementedSenderServiceServer) StreamManifest(*StreamManifestRequest, grpc.ServerStreamingServer[StreamManifestResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamManifest not implemented")
 }
 func (UnimplementedSenderServiceServer) ListChannels(context.Context, *ListChannelsRequest) (*ListChannelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChannels not implemented")
@@ -414,6 +453,17 @@ func _SenderService_GetManifest_Handler(srv interface{}, ctx context.Context, de
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _SenderService_StreamManifest_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamManifestRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SenderServiceServer).StreamManifest(m, &grpc.GenericServerStream[StreamManifestRequest, StreamManifestResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SenderService_StreamManifestServer = grpc.ServerStreamingServer[StreamManifestResponse]
 
 func _SenderService_ListChannels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListChannelsRequest)
@@ -556,6 +606,11 @@ var SenderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Pull",
 			Handler:       _SenderService_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamManifest",
+			Handler:       _SenderService_StreamManifest_Handler,
 			ServerStreams: true,
 		},
 		{

@@ -277,7 +277,7 @@ func cmdManifest(_ context.Context, c *ctx, args []string) error {
 	defer cc.Close()
 	cctx, cancel := c.call()
 	defer cancel()
-	resp, err := pb.NewSenderServiceClient(cc).GetManifest(cctx, &pb.GetManifestRequest{Channel: args[0]})
+	resp, err := client.FetchManifest(cctx, pb.NewSenderServiceClient(cc), args[0], client.FetchOptions{})
 	if err != nil {
 		return explain(c.addr, senderService, err)
 	}
