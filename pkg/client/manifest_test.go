@@ -21,7 +21,9 @@ func TestAssembleManifest(t *testing.T) {
 	head := func(count uint32, ids ...uint64) *pb.StreamManifestResponse {
 		return &pb.StreamManifestResponse{Head: &pb.GetManifestResponse{Manifest: &pb.Manifest{Channel: "c", Version: 9}}, ObjectCount: count, Objects: objects(ids...)}
 	}
-	more := func(ids ...uint64) *pb.StreamManifestResponse { return &pb.StreamManifestResponse{Objects: objects(ids...)} }
+	more := func(ids ...uint64) *pb.StreamManifestResponse {
+		return &pb.StreamManifestResponse{Objects: objects(ids...)}
+	}
 	tests := []struct {
 		name  string
 		first *pb.StreamManifestResponse

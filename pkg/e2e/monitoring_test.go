@@ -292,7 +292,7 @@ func TestPrometheusScrapesCloud(t *testing.T) {
 	if len(fleet) != 1 || fleet[0].Metric["channel"] != "c" || fleet[0].value() != "1" {
 		t.Errorf("fleet completeness %v, want channel c at 1", fleet)
 	}
-	if got, err := prom.query(`sum(grpc_client_handled_total{job="nackcast",grpc_method="GetManifest"})`); err != nil || len(got) != 1 || got[0].value() == "0" {
+	if got, err := prom.query(`sum(grpc_client_handled_total{job="nackcast",grpc_method="StreamManifest"})`); err != nil || len(got) != 1 || got[0].value() == "0" {
 		t.Errorf("receivers' client-side gRPC metrics: %v, %v; want their manifest fetches counted", got, err)
 	}
 	if got, err := prom.query(`nackcast_sender_primary_up`); err != nil || len(got) != 1 || got[0].value() != "1" {
