@@ -203,7 +203,11 @@ image: ## build the container image FROM scratch: static linux binaries into bin
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(IMAGE_DIR)/nackcast/ $(addprefix ./services/,$(SERVICES))
 	cp -R deploy/docker/rootfs $(IMAGE_DIR)/rootfs && find $(IMAGE_DIR)/rootfs -name .keep -delete
 	echo "nackcast $(VERSION) GOOS=linux GOARCH=$(IMAGE_GOARCH) CGO_ENABLED=0, built by make image" >$(IMAGE_DIR)/BUILT_BY_MAKE_IMAGE
-	docker build -f deploy/docker/Dockerfile -t $(IMAGE) $(IMAGE_DIR)
+	docker build -f deploy/docker/Dockerfile -t $(IMAGE) \
+		--build-arg VERSION=$(or $(VERSION),unknown) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		$(IMAGE_DIR)
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_FILE := deploy/compose/docker-compose.yml

@@ -56,6 +56,10 @@ state() { "$ctl" -o json status "$1" | jq -r .state; }
 
 step "build the image and start the cloud"
 make --no-print-directory image IMAGE="$image" >/dev/null
+label() { docker inspect "$image" --format "{{index .Config.Labels \"org.opencontainers.image.$1\"}}"; }
+[ "$(label version)" = "$(git describe --tags --always --dirty)" ] || fail "image version label $(label version), want $(git describe --tags --always --dirty)"
+[ "$(label revision)" = "$(git rev-parse HEAD)" ] || fail "image revision label $(label revision)"
+echo "image $image: version $(label version), revision $(label revision)"
 # The primary holds a new object's first pass back for 8 s, so that the
 # object published below is still unsent when the primary is killed.
 export NACKCAST_IMAGE="$image" NACKCAST_SAMPLE_LARGE=32Mi NACKCAST_PRIMARY_FIRST_PASS_DELAY=8s
