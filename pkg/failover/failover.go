@@ -235,7 +235,7 @@ func (b *Backup) PrimaryChecked(now time.Time, receiver string, serving bool) Ou
 		b.aliveSince = now
 	}
 	b.expire(now)
-	if prev, again := b.seen[receiver]; again && !assumed && !prev.Before(b.aliveSince) {
+	if prev, again := b.seen[receiver]; again && !assumed && !prev.Before(b.aliveSince) && now.Sub(prev) < b.cfg.AlertWindow {
 		b.seen[receiver] = now
 		return Alert
 	}

@@ -327,3 +327,18 @@ func TestControlPlaneCutDoesNotFlap(t *testing.T) {
 		t.Errorf("%d alerts (each answered by unicast), want one for nearly every NACK", alerts)
 	}
 }
+
+// TestAlertWindowPerReceiver: a receiver's earlier NACK older than the
+// alert window raises no alert, even while another receiver's fresher
+// entry keeps it from being expired (found by review).
+func TestAlertWindowPerReceiver(t *testing.T) {
+	b := NewBackup(DefaultConfig(), t0.Add(-time.Hour))
+	b.PrimaryChecked(t0, "r1", true)
+	b.PrimaryChecked(t0.Add(time.Second), "r2", true)
+	if got := b.PrimaryChecked(t0.Add(50*time.Second), "r1", true); got != Alert {
+		t.Fatalf("r1's second NACK within the window: %v, want Alert", got)
+	}
+	if got := b.PrimaryChecked(t0.Add(100*time.Second), "r2", true); got != Disregard {
+		t.Errorf("r2's NACK 99 s after its first (window %v): %v, want Disregard", DefaultConfig().AlertWindow, got)
+	}
+}

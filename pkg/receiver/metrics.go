@@ -46,7 +46,7 @@ var (
 		fetches:      receiverMetrics.Counter("nackcast_receiver_manifest_fetches_total", "Manifests fetched."),
 		writeErrs:    receiverMetrics.Counter("nackcast_receiver_storage_errors_total", "Failed writes to the data directory."),
 		diskFull:     receiverMetrics.Gauge("nackcast_receiver_disk_full", "1 while the transfer is paused because the data directory's disk is full (it resumes by itself when space returns)."),
-		failovers:    receiverMetrics.Counter("nackcast_receiver_failovers_total", "NACKs sent to the backup because the primary did not answer."),
+		failovers:    receiverMetrics.Counter("nackcast_receiver_failovers_total", "Times the receiver switched to the backup: a NACK the primary did not answer that the backup served."),
 		alerts:       receiverMetrics.Counter("nackcast_receiver_alerts_total", "Alerts raised."),
 		complete:     receiverMetrics.Gauge("nackcast_receiver_complete", "1 when every subscribed channel has a manifest and every object of it is complete and verified."),
 		activeSender: receiverMetrics.Gauge("nackcast_receiver_active_sender_info", "Always 1; sender is the address of the sender that answered the receiver's last NACK, role whether it is the configured primary or backup. Absent before the first answer.", "sender", "role"),

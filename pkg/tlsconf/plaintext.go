@@ -67,6 +67,10 @@ func refuse(c net.Conn) {
 		return
 	}
 	fr := http2.NewFramer(c, c)
+	// Frames up to 16 KiB (HTTP/2's default), not the framer's 16 MiB: a
+	// client that announces a large frame must not make an unauthenticated
+	// connection pin megabytes.
+	fr.SetMaxReadFrameSize(16 << 10)
 	if fr.WriteSettings() != nil {
 		return
 	}
