@@ -102,20 +102,31 @@ func receiverStatus(ctx context.Context, addr string, opts FleetOptions) (*pb.Re
 func assemble(now time.Time, addrs []string, statuses []*pb.ReceiverStatus, errs []error, current map[string]uint64) *pb.FleetView {
 	v := &pb.FleetView{Time: timestamppb.New(now)}
 	// Without the sender's word, the current version of a channel is the
-	// one of the receiver whose distribution started last.
+	// one of the receiver whose distribution started last, among those
+	// that got their manifest from a sender in this run and report no
+	// problem: a receiver restarted with an old manifest from its disk,
+	// unable to reach a sender, would otherwise pass for the newest.
 	newest := maps.Clone(current)
 	if newest == nil {
 		newest = map[string]uint64{}
 	}
 	started := map[string]time.Time{}
-	for _, st := range statuses {
-		for _, ch := range st.GetChannels() {
-			name := ch.GetChannel()
-			if _, ok := current[name]; ok || ch.GetManifestVersion() == 0 {
-				continue
-			}
-			if t := ch.GetDistributionStarted().AsTime(); ch.GetDistributionStarted() != nil && (newest[name] == 0 || t.After(started[name])) {
-				newest[name], started[name] = ch.GetManifestVersion(), t
+	for _, trusted := range []bool{true, false} {
+		for _, st := range statuses {
+			for _, ch := range st.GetChannels() {
+				name := ch.GetChannel()
+				if _, ok := current[name]; ok || ch.GetManifestVersion() == 0 || ch.GetDistributionStarted() == nil {
+					continue
+				}
+				if ok := ch.GetManifestSender() != "" && ch.GetProblem() == nil; ok != trusted {
+					continue
+				}
+				if _, set := started[name]; set && !trusted && newest[name] != 0 {
+					continue // a trusted one decided
+				}
+				if t := ch.GetDistributionStarted().AsTime(); newest[name] == 0 || t.After(started[name]) {
+					newest[name], started[name] = ch.GetManifestVersion(), t
+				}
 			}
 		}
 	}

@@ -15,7 +15,7 @@ import (
 
 func chanStatus(name string, version uint64, complete bool, started time.Time, problem *pb.ChannelProblem) *pb.ReceiverChannelStatus {
 	return &pb.ReceiverChannelStatus{Channel: name, ManifestVersion: version, Complete: complete,
-		DistributionStarted: timestamppb.New(started), Problem: problem, BytesTotal: 10}
+		DistributionStarted: timestamppb.New(started), Problem: problem, BytesTotal: 10, ManifestSender: "primary"}
 }
 
 func TestAssemble(t *testing.T) {
@@ -37,7 +37,8 @@ func TestAssemble(t *testing.T) {
 		complete, behind, inProgress, stuckCount uint32
 	}{
 		// Without a sender, the newest news is the version of the
-		// receiver whose distribution started last (d's, 2).
+		// receiver whose distribution started last among the healthy
+		// ones (a's, 2; d started later but is stuck).
 		{"from the receivers", nil, 2, 1, 1, 0, 1},
 		// The sender says version 3 is current: nobody complete at it.
 		{"from the sender", map[string]uint64{"news": 3}, 3, 0, 2, 0, 1},
@@ -81,5 +82,23 @@ func TestResolveReceivers(t *testing.T) {
 		if _, err := ResolveReceivers(context.Background(), []string{bad}); err == nil {
 			t.Errorf("%q resolved", bad)
 		}
+	}
+}
+
+// TestAssembleIgnoresRestartedStaleReceiver: a receiver restarted with an
+// old manifest from its disk, unable to reach a sender, does not make the
+// receivers complete at the new version look behind (found by review).
+func TestAssembleIgnoresRestartedStaleReceiver(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	stale := chanStatus("news", 1, true, t0.Add(time.Hour), &pb.ChannelProblem{Kind: pb.ChannelProblemKind_CHANNEL_PROBLEM_KIND_SENDER_UNREACHABLE})
+	stale.ManifestSender = ""
+	statuses := []*pb.ReceiverStatus{
+		{ReceiverId: "a", Channels: []*pb.ReceiverChannelStatus{chanStatus("news", 2, true, t0, nil)}},
+		{ReceiverId: "b", Channels: []*pb.ReceiverChannelStatus{stale}},
+		{ReceiverId: "c", Channels: []*pb.ReceiverChannelStatus{chanStatus("news", 2, true, t0, nil)}},
+	}
+	v := assemble(t0, []string{"a", "b", "c"}, statuses, make([]error, 3), nil)
+	if news := v.GetChannels()[0]; news.GetNewestVersion() != 2 || news.GetComplete() != 2 || news.GetStuck() != 1 || news.GetBehind() != 0 {
+		t.Errorf("news = %v, want newest 2, 2 complete, 1 stuck", news)
 	}
 }

@@ -28,6 +28,9 @@ type FetchOptions struct {
 	// HeadTimeout bounds the wait for the sender's first message; the
 	// objects then take as long as they take, within ctx. 0: only ctx.
 	HeadTimeout time.Duration
+	// IdleTimeout bounds the wait for each later message, so that a
+	// sender stuck mid-stream does not hold the caller for ever (0: 30 s).
+	IdleTimeout time.Duration
 	// CallOptions are passed on (grpc.WaitForReady, for one).
 	CallOptions []grpc.CallOption
 	// ObjectsPerMessage asks the sender to cut the stream so (0: its
@@ -75,7 +78,23 @@ func FetchManifest(ctx context.Context, sc pb.SenderServiceClient, channel strin
 	if err != nil {
 		return nil, err
 	}
-	return assembleManifest(channel, first, stream.Recv, o.MaxObjects)
+	idle := o.IdleTimeout
+	if idle <= 0 {
+		idle = 30 * time.Second
+	}
+	// Each later message must come within idle: the timer cancels the
+	// stream, and Recv then fails.
+	watchdog := time.AfterFunc(idle, cancel)
+	defer watchdog.Stop()
+	recv := func() (*pb.StreamManifestResponse, error) {
+		watchdog.Reset(idle)
+		m, err := stream.Recv()
+		if err != nil && ctx.Err() != nil && parent.Err() == nil {
+			return nil, status.Errorf(codes.DeadlineExceeded, "channel %q: the manifest stream stalled for %v", channel, idle)
+		}
+		return m, err
+	}
+	return assembleManifest(channel, first, recv, o.MaxObjects)
 }
 
 // assembleManifest completes a streamed manifest from its first message and the
@@ -89,7 +108,9 @@ func assembleManifest(channel string, first *pb.StreamManifestResponse, recv fun
 	if maxObjects > 0 && want > maxObjects {
 		return nil, fmt.Errorf("channel %q: the manifest lists %d objects, more than the %d allowed: %w", channel, want, maxObjects, ErrManifestStream)
 	}
-	objs := make([]*pb.ObjectEntry, 0, want)
+	// What the head announces is not trusted for memory: the slice grows
+	// with what arrives.
+	objs := make([]*pb.ObjectEntry, 0, min(want, 1<<16))
 	objs = append(objs, first.GetObjects()...)
 	for len(objs) <= want {
 		m, err := recv()
@@ -101,6 +122,11 @@ func assembleManifest(channel string, first *pb.StreamManifestResponse, recv fun
 		}
 		if m.GetHead() != nil {
 			return nil, fmt.Errorf("channel %q: a second head: %w", channel, ErrManifestStream)
+		}
+		if len(m.GetObjects()) == 0 {
+			// Every message after the head carries objects: a stream
+			// of empty ones would never end.
+			return nil, fmt.Errorf("channel %q: a message without objects: %w", channel, ErrManifestStream)
 		}
 		objs = append(objs, m.GetObjects()...)
 	}

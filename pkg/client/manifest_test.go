@@ -39,6 +39,7 @@ func TestAssembleManifest(t *testing.T) {
 		{"fewer than announced", head(3, 1), []*pb.StreamManifestResponse{more(2)}, 0, -1},
 		{"more than announced", head(2, 1), []*pb.StreamManifestResponse{more(2, 3)}, 0, -1},
 		{"over the bound", head(1_000_000, 1), nil, 10, -1},
+		{"an empty message", head(2, 1), []*pb.StreamManifestResponse{more(), more(2)}, 0, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

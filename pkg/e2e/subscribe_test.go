@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,10 +112,12 @@ func verifyChannel(t *testing.T, origin, dataDir, ch string) {
 }
 
 // TestSubscriptionChurnWhileReceiving: channel d is subscribed and
-// unsubscribed (its content removed) twenty times while its objects are
-// being multicast, committed and pulled; then subscribed for good. The
-// receiver ends complete and verified, and an unsubscribe with removal
-// leaves nothing of d behind: no commit lands in a removed channel.
+// unsubscribed twenty times while its objects are being multicast,
+// committed and pulled, its content removed every other time and kept
+// otherwise; then subscribed for good. An unsubscribe with removal leaves
+// nothing of d behind (no commit lands in a removed channel); the receiver
+// ends complete and verified, with no partial file of d left; a
+// subscription after the receiver stopped is refused.
 func TestSubscriptionChurnWhileReceiving(t *testing.T) {
 	c := newCluster(t)
 	origin := filepath.Join(c.dir, "origin")
@@ -123,7 +126,7 @@ func TestSubscriptionChurnWhileReceiving(t *testing.T) {
 		writeFile(t, filepath.Join(origin, "d", fmt.Sprintf("f%02d.bin", i)), bytes.Repeat([]byte{byte(i)}, 20<<10+i))
 	}
 	_, sn := c.sender(origin, func(cfg *sender.Config) { cfg.Rate = 20_000_000 })
-	r, _ := c.receiver("churn", sn.addr, nil)
+	r, rn := c.receiver("churn", sn.addr, nil)
 	waitComplete(t, 20*time.Second, r)
 	data := filepath.Join(c.dir, "churn")
 	for i := range 20 {
@@ -139,10 +142,11 @@ func TestSubscriptionChurnWhileReceiving(t *testing.T) {
 			}
 			return false
 		})
-		if _, _, err := r.Unsubscribe("d", true); err != nil {
+		remove := i%2 == 0
+		if _, _, err := r.Unsubscribe("d", remove); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(data, "d")); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(data, "d")); remove && !os.IsNotExist(err) {
 			t.Fatalf("round %d: d's files left after unsubscribing with removal: %v", i, err)
 		}
 	}
@@ -152,4 +156,12 @@ func TestSubscriptionChurnWhileReceiving(t *testing.T) {
 	waitComplete(t, 60*time.Second, r)
 	verifyChannel(t, origin, data, "d")
 	verify(t, origin, data)
+	parts, _ := os.ReadDir(filepath.Join(data, ".nackcast", "partial", "d"))
+	if len(parts) != 0 {
+		t.Errorf("%d partial files of d left after it completed: %v", len(parts), parts)
+	}
+	rn.stop()
+	if _, _, err := r.Subscribe("e"); !errors.Is(err, receiver.ErrNotRunning) {
+		t.Errorf("subscribe after the receiver stopped: %v, want ErrNotRunning", err)
+	}
 }

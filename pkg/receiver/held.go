@@ -67,6 +67,11 @@ func (r *Receiver) ConfirmManifest(channel string, version uint64) (int, error) 
 	ch.installMu.Lock()
 	defer ch.installMu.Unlock()
 	r.mu.Lock()
+	if ch.gone {
+		// Unsubscribed while this call waited for the install lock.
+		r.mu.Unlock()
+		return 0, fmt.Errorf("channel %q: %w", channel, ErrNoChannel)
+	}
 	h := ch.held
 	if h == nil || h.m.Version != version {
 		held := "none"

@@ -334,10 +334,11 @@ func (r *Receiver) fetchManifest(ctx context.Context, ch *chanState) error {
 	resp, err := get(r.primary, first)
 	if errors.Is(err, client.ErrManifestStream) {
 		// A sender that streams a manifest that does not add up, or one
-		// larger than this receiver takes.
-		err = fmt.Errorf("manifest from sender rejected: %w (%w)", err, manifest.ErrInvalidManifest)
-		r.manifestAlert(ch.name, err)
-		return err
+		// larger than this receiver takes: like a manifest the sender
+		// cannot serve, no quick retry helps, and the held manifest is
+		// still repaired (the NACK loop's FailedPrecondition case, which
+		// raises the alert).
+		return status.Errorf(codes.FailedPrecondition, "manifest from sender rejected: %v", err)
 	}
 	if err != nil && r.backup != nil && repair.ShouldFailover(status.Code(err)) {
 		var errB error

@@ -119,8 +119,12 @@ type chanState struct {
 	// refused by the sender): ANNOUNCEs of it do not trigger refetches.
 	declined uint64
 	// installMu makes adoptions of the channel's manifests one at a
-	// time (the NACK loop's fetches, an operator's ConfirmManifest).
-	installMu sync.Mutex
+	// time (the NACK loop's fetches, an operator's ConfirmManifest), and
+	// commits wait for it. It is the channel name's, shared by every
+	// subscription to that name (Receiver.installLock): the commits of an
+	// earlier subscription and an unsubscribe of a later one exclude each
+	// other too.
+	installMu *sync.Mutex
 	// distStart is when the latest distribution began: the channel went
 	// from complete (or from no manifest) to lacking something. doneAt is
 	// when it was last complete, zero while it is not.
@@ -139,6 +143,9 @@ type chanState struct {
 	// cancel stops the channel's NACK loop, which closes done on return.
 	cancel context.CancelFunc
 	done   chan struct{}
+	// gone is set (under installMu and mu) when the channel is
+	// unsubscribed: nothing installs a manifest into it any more.
+	gone bool
 }
 
 // Receiver is a running receiver.
@@ -199,11 +206,15 @@ type Receiver struct {
 	// mu); subMu makes Subscribe and Unsubscribe one at a time. While
 	// running, runCtx is Run's context and loops counts the channels' NACK
 	// loops, which Subscribe starts too.
-	subs    []string
-	subMu   sync.Mutex
-	running bool
-	runCtx  context.Context
-	loops   sync.WaitGroup
+	subs  []string
+	subMu sync.Mutex
+	// installLocks are the channels' install locks by name (installMus
+	// guards the map; it is taken alone).
+	installMus   sync.Mutex
+	installLocks map[string]*sync.Mutex
+	running      bool
+	runCtx       context.Context
+	loops        sync.WaitGroup
 }
 
 type commitJob struct {
@@ -673,7 +684,8 @@ func (r *Receiver) commitBatch(jobs []commitJob) {
 func lockInstalls(jobs []commitJob) (unlock func()) {
 	var chs []*chanState
 	for _, j := range jobs {
-		if !slices.Contains(chs, j.ch) {
+		// One per name: subscriptions to one name share the lock.
+		if !slices.ContainsFunc(chs, func(c *chanState) bool { return c.installMu == j.ch.installMu }) {
 			chs = append(chs, j.ch)
 		}
 	}
@@ -703,6 +715,15 @@ func (r *Receiver) dropStaleCommits(jobs []commitJob) []commitJob {
 	}
 	r.mu.Unlock()
 	for _, j := range stale {
+		if j.ch.gone {
+			// Its channel was unsubscribed and its content removed:
+			// close the file, but do not delete by path what a new
+			// subscription to the same channel may have opened since.
+			if err := j.p.Close(); err != nil {
+				r.log.Debug("closing the partial of an unsubscribed channel", "channel", j.ch.name, "error", err)
+			}
+			continue
+		}
 		r.store.DiscardPartial(j.ch.name, j.o.obj, j.p)
 		r.log.Debug("dropped a finished copy of a version the installed manifest no longer holds",
 			"channel", j.ch.name, "path", j.o.obj.Path, "version", fmt.Sprintf("%016x", j.o.obj.Version))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/nackcast/nackcast/pkg/manifest"
 	"github.com/nackcast/nackcast/pkg/repair"
@@ -27,12 +28,29 @@ var ErrChannelID = errors.New("channel identifier already in use")
 // newChannel returns the state of a newly subscribed channel.
 func (r *Receiver) newChannel(name string) *chanState {
 	return &chanState{
-		name: name,
-		id:   manifest.ChannelID(name),
-		objs: make(map[uint64]*objState),
-		core: repair.New(r.cfg.Repair, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), r.now()),
-		wake: make(chan struct{}, 1),
+		name:      name,
+		id:        manifest.ChannelID(name),
+		objs:      make(map[uint64]*objState),
+		core:      repair.New(r.cfg.Repair, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), r.now()),
+		wake:      make(chan struct{}, 1),
+		installMu: r.installLock(name),
 	}
+}
+
+// installLock returns the install lock of channel name, made once and
+// kept: a later subscription to the name gets the same one.
+func (r *Receiver) installLock(name string) *sync.Mutex {
+	r.installMus.Lock()
+	defer r.installMus.Unlock()
+	if r.installLocks == nil {
+		r.installLocks = map[string]*sync.Mutex{}
+	}
+	m := r.installLocks[name]
+	if m == nil {
+		m = new(sync.Mutex)
+		r.installLocks[name] = m
+	}
+	return m
 }
 
 // initialChannels returns the channels to start with: the persisted
@@ -93,6 +111,11 @@ func (r *Receiver) Subscribe(channel string) (subs []string, added bool, err err
 	// manifest) is known before the first fetch.
 	r.loadPersisted(ch)
 	r.mu.Lock()
+	if !r.running {
+		// Run ended meanwhile: no loop may start after it returned.
+		r.mu.Unlock()
+		return nil, false, ErrNotRunning
+	}
 	r.channels[channel], r.byID[ch.id] = ch, ch
 	r.subs = next
 	r.startChannel(ch)
@@ -123,12 +146,18 @@ func (r *Receiver) Unsubscribe(channel string, remove bool) (subs []string, remo
 	if err := r.store.SaveSubscriptions(next); err != nil {
 		return nil, 0, fmt.Errorf("persisting the subscriptions: %w", err)
 	}
-	// Stop its NACK loop (and so its manifest fetches), then wait for
-	// commits and adoptions under way: queued commits of its objects are
-	// dropped as stale once its objects are forgotten.
+	// Stop its NACK loop (and so its manifest fetches), then take the
+	// install lock, which commits and an operator's ConfirmManifest hold:
+	// from then on nothing installs into the channel (gone), and commits
+	// that come later find it so. Kept content keeps its objects: commits
+	// already queued still complete them on disk. Removed content forgets
+	// them, so that those commits are dropped as stale, and is deleted
+	// before the lock is released.
 	ch.stop()
 	ch.installMu.Lock()
+	defer ch.installMu.Unlock()
 	r.mu.Lock()
+	ch.gone, ch.held = true, nil
 	delete(r.channels, channel)
 	delete(r.byID, ch.id)
 	r.subs = next
@@ -145,9 +174,10 @@ func (r *Receiver) Unsubscribe(channel string, remove bool) (subs []string, remo
 			r.openPartials--
 		}
 	}
-	ch.objs = map[uint64]*objState{}
+	if remove {
+		ch.objs = map[uint64]*objState{}
+	}
 	r.mu.Unlock()
-	ch.installMu.Unlock()
 	if !remove {
 		r.log.Info("unsubscribed; content kept", "channel", channel, "channels", next)
 		return next, 0, nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/nackcast/nackcast/pkg/gen/nackcast/v1"
@@ -74,10 +75,19 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 		default:
 		}
 	}
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		conns []*grpc.ClientConn
+		fatal = make(chan error, len(addrs))
+	)
+	// The followers end before their connections close: a closing
+	// connection is not a receiver going away.
 	defer func() {
 		cancel()
 		wg.Wait()
+		for _, cc := range conns {
+			cc.Close()
+		}
 	}()
 	for i, addr := range addrs {
 		rows[i] = &progress{addr: addr, rates: map[string]*rate{}}
@@ -85,7 +95,7 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer cc.Close()
+		conns = append(conns, cc)
 		rc := pb.NewReceiverServiceClient(cc)
 		wg.Add(1)
 		// One goroutine per receiver follows its status stream and, when
@@ -96,6 +106,11 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 			for {
 				err := c.follow(wctx, rc, p, &mu, *every, notify)
 				if wctx.Err() != nil {
+					return
+				}
+				var we writeError
+				if errors.As(err, &we) {
+					fatal <- we.err // stdout is gone: the watch ends
 					return
 				}
 				if err == nil {
@@ -125,11 +140,16 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 	drawn := 0
 	for {
 		select {
+		case err := <-fatal:
+			return err
 		case <-wctx.Done():
 			if *untilComplete {
-				// -for ran out first: the receivers are not complete.
 				mu.Lock()
 				defer mu.Unlock()
+				if allComplete(rows) {
+					return nil // completed since the last tick
+				}
+				// -for ran out first: the receivers are not complete.
 				return fmt.Errorf("not every receiver complete after %v: %s", *dur, pending(rows))
 			}
 			return nil
@@ -141,10 +161,7 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 		if !c.json() {
 			drawn = c.draw(rows, drawn)
 		}
-		done := true
-		for _, p := range rows {
-			done = done && p.err == nil && p.st.GetComplete()
-		}
+		done := allComplete(rows)
 		mu.Unlock()
 		if done && *untilComplete {
 			if !c.json() {
@@ -154,6 +171,22 @@ func cmdWatch(_ context.Context, c *ctx, args []string) error {
 		}
 	}
 }
+
+// allComplete reports whether every receiver of rows answers and is
+// complete. Called with the rows' lock held.
+func allComplete(rows []*progress) bool {
+	for _, p := range rows {
+		if p.err != nil || !p.st.GetComplete() {
+			return false
+		}
+	}
+	return true
+}
+
+// writeError is a failure to write to stdout: it ends the watch.
+type writeError struct{ err error }
+
+func (w writeError) Error() string { return w.err.Error() }
 
 // pending lists the receivers of rows that are not complete, and why.
 // Called with the rows' lock held.
@@ -180,6 +213,8 @@ func pending(rows []*progress) string {
 // follow reads one receiver's status stream into p until it fails or ctx
 // ends; a status that arrives clears p's error.
 func (c *ctx) follow(ctx context.Context, rc pb.ReceiverServiceClient, p *progress, mu *sync.Mutex, every time.Duration, notify func()) error {
+	ctx, cancel := context.WithCancel(ctx) // the stream ends with this call
+	defer cancel()
 	stream, err := rc.WatchStatus(ctx, &pb.ReceiverServiceWatchStatusRequest{Interval: durationpb.New(every)})
 	if err != nil {
 		return err
@@ -209,8 +244,9 @@ func (c *ctx) follow(ctx context.Context, rc pb.ReceiverServiceClient, p *progre
 		}
 		mu.Unlock()
 		if werr != nil {
-			// stdout is gone (a closed pipe): nothing more to show.
-			return fmt.Errorf("write the status of %s: %w", p.addr, werr)
+			// stdout is gone (a closed pipe, a full disk): nothing more
+			// to show.
+			return writeError{fmt.Errorf("write the status of %s: %w", p.addr, werr)}
 		}
 		notify()
 	}
