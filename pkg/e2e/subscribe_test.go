@@ -134,7 +134,7 @@ func TestSubscriptionChurnWhileReceiving(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Let some of d arrive (a few objects), then take it away.
-		waitFor(t, 10*time.Second, "some of d", func() bool {
+		waitFor(t, 45*time.Second, fmt.Sprintf("some of d in round %d (%v)", i, r.Status(false).GetChannels()), func() bool {
 			for _, ch := range r.Status(false).GetChannels() {
 				if ch.GetChannel() == "d" && ch.GetBytesHave() > uint64(i%4)*20<<10 {
 					return true

@@ -62,6 +62,10 @@ func (s *Store) RemoveChannel(channel string) error {
 	if err := manifest.ValidateChannelName(channel); err != nil {
 		return err
 	}
+	// The partial directory goes under the lock that partRoot takes: a
+	// late caller (a pull of the unsubscribed channel still under way)
+	// must not cache a handle of the directory being deleted, which a new
+	// subscription would then use.
 	s.mu.Lock()
 	if r := s.partDirs[channel]; r != nil {
 		r.Close()
@@ -72,11 +76,9 @@ func (s *Store) RemoveChannel(channel string) error {
 			delete(s.madeDirs, d)
 		}
 	}
+	err := s.root.RemoveAll(stateDir + "/partial/" + channel)
 	s.mu.Unlock()
-	err := errors.Join(
-		s.root.RemoveAll(channel),
-		s.root.RemoveAll(stateDir+"/partial/"+channel),
-	)
+	err = errors.Join(err, s.root.RemoveAll(channel))
 	if rerr := s.root.Remove(stateDir + "/manifests/" + channel + ".pb"); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}
